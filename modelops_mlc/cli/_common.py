@@ -1,0 +1,157 @@
+"""What every command shares: settings, output (rich table or --json), key=value parsing, fail().
+
+Data goes to stdout, messages to stderr. Commands build pydantic results (or plain dicts) and call
+:func:`render`; errors are raised as ``MlcError`` and turned into one line by ``app.main``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from modelops_mlc.config import Settings, load_settings
+from modelops_mlc.errors import MlcError, UsageError
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+VarOpt = Annotated[
+    list[str] | None,
+    typer.Option("--var", "-v", help="Process variable as key=value (repeatable); value typed as JSON when it parses."),
+]
+
+_settings: Settings | None = None
+
+
+def settings() -> Settings:
+    """The Settings of this invocation, loaded once (environment, mlc.yaml, global flags)."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def set_settings(value: Settings) -> None:
+    global _settings
+    _settings = value
+
+
+def fail(message: str, *, code: int = 1, hint: str | None = None) -> NoReturn:
+    """Print one error line (and an optional hint) on stderr and exit with ``code``."""
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    if hint:
+        err.print(f"[dim]hint: {escape(hint)}[/]")
+    raise typer.Exit(code)
+
+
+def info(message: str) -> None:
+    err.print(message)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as _escape
+
+    return _escape(str(text))
+
+
+def parse_value(raw: str) -> Any:
+    """``true``/``42``/``1.5``/``{"a":1}`` become typed; anything else stays a string."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def parse_pairs(pairs: Iterable[str] | None, *, what: str = "--var", typed: bool = True) -> dict[str, Any]:
+    """Parse ``key=value`` items; a malformed one is a UsageError naming it."""
+    result: dict[str, Any] = {}
+    for item in pairs or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{what} expects key=value, got {item!r}")
+        result[key.strip()] = parse_value(value) if typed else value
+    return result
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(o) for o in obj]
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(_jsonable(obj), indent=2, default=str) + "\n")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def render(
+    rows: Any,
+    *,
+    as_json: bool,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+    empty: str = "nothing to show",
+) -> None:
+    """Render a list of results as a table (or one result as key/value lines), or as JSON."""
+    if as_json:
+        print_json(rows)
+        return
+    data = _jsonable(rows)
+    if isinstance(data, dict):
+        table = Table(show_header=False, title=title, box=None)
+        table.add_column(style="bold cyan")
+        table.add_column()
+        for key, value in data.items():
+            table.add_row(key, escape(_cell(value)))
+        out.print(table)
+        return
+    if not data:
+        err.print(f"[dim]{empty}[/]")
+        return
+    cols = list(columns or data[0].keys())
+    table = Table(title=title, header_style="bold")
+    for col in cols:
+        table.add_column(col, overflow="fold")
+    for row in data:
+        table.add_row(*(escape(_cell(row.get(c))) for c in cols))
+    out.print(table)
+
+
+__all__ = [
+    "JsonOpt",
+    "MlcError",
+    "VarOpt",
+    "err",
+    "fail",
+    "info",
+    "out",
+    "parse_pairs",
+    "parse_value",
+    "print_json",
+    "render",
+    "set_settings",
+    "settings",
+]

@@ -1,0 +1,79 @@
+"""Assembles the ``mlc`` command groups; ``main`` is the console script and the one error path."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from modelops_mlc.cli import _common
+from modelops_mlc.cli.commands import engine as engine_cmds
+from modelops_mlc.cli.commands import process as process_cmds
+from modelops_mlc.cli.commands import ticket as ticket_cmds
+from modelops_mlc.cli.commands import alerts as alerts_cmds
+from modelops_mlc.errors import MlcError
+
+app = typer.Typer(
+    name="mlc",
+    help="modelops-mlc: model life cycle processes on Camunda 7, with MLflow as the registry.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def _root(
+    engine_url: Annotated[
+        Optional[str], typer.Option("--engine-url", help="Engine REST base (default: MLC_ENGINE_URL).", show_default=False)
+    ] = None,
+    home: Annotated[
+        Optional[Path], typer.Option("--home", help="State directory (default: MLC_HOME or ~/.mlc).", show_default=False)
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Log debug output on stderr.")] = False,
+) -> None:
+    from modelops_mlc.config import load_settings
+
+    if engine_url or home:
+        _common.set_settings(load_settings(engine_url=engine_url, home=home))
+    if verbose:
+        from rich.logging import RichHandler
+
+        logging.basicConfig(level=logging.DEBUG, handlers=[RichHandler(console=_common.err)], format="%(message)s")
+
+
+app.add_typer(engine_cmds.app, name="engine")
+process_cmds.register(app)
+app.add_typer(ticket_cmds.app, name="ticket")
+alerts_cmds.register(app)
+
+
+def main() -> None:
+    """Console entry point: every MlcError becomes one line on stderr and its exit code."""
+    try:
+        app()
+    except MlcError as exc:
+        _common.err.print(f"[bold red]error:[/] {_common.escape(exc.message)}")
+        if exc.hint:
+            _common.err.print(f"[dim]hint: {_common.escape(exc.hint)}[/]")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _common.err.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except Exception as exc:  # a bug of ours: still one line, the traceback only on request
+        if os.environ.get("MLC_DEBUG"):
+            raise
+        _common.err.print(
+            f"[bold red]internal error:[/] {_common.escape(type(exc).__name__)}: {_common.escape(str(exc).splitlines()[0] if str(exc) else '')}"
+        )
+        _common.err.print("[dim]hint: set MLC_DEBUG=1 to see the traceback[/]")
+        sys.exit(70)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""`mlc engine start|stop|status|logs`: the local stock Camunda engine process."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from modelops_mlc.cli._common import JsonOpt, err, info, out, render, settings
+
+app = typer.Typer(help="Run the local Camunda 7 engine (built from engine/pom.xml on first use).", no_args_is_help=True)
+
+
+def _local():
+    from modelops_mlc.engine.local import LocalEngine
+
+    return LocalEngine(settings())
+
+
+@app.command()
+def start(
+    timeout: Annotated[float | None, typer.Option(help="Seconds to wait for the REST API (default MLC_ENGINE_START_TIMEOUT).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the engine in the background; returns once /engine-rest answers."""
+    from dataclasses import asdict
+
+    engine = _local()
+    with err.status("starting the engine…", spinner="dots") as status:
+        started = time.monotonic()
+
+        def on_build_line(line: str) -> None:
+            if "Downloading" in line or "Downloaded" in line:
+                status.update(f"building the engine jar (first use; Maven)… {line.split('/')[-1][:60]}")
+            else:
+                status.update(f"building the engine jar (first use; Maven)… {int(time.monotonic() - started)} s")
+
+        def on_wait(waited: float) -> None:
+            status.update(f"waiting for the engine at {engine.url} … {waited:.0f} s")
+
+        result = engine.start(timeout=timeout, on_build_line=on_build_line, on_wait=on_wait)
+    if as_json:
+        render(asdict(result), as_json=True)
+        return
+    info(f"[green]engine {result.version} running[/] (pid {result.pid}) at {result.url}")
+    info(f"  Cockpit: http://127.0.0.1:{result.port}/camunda/app/  log: {result.log}")
+
+
+@app.command()
+def stop() -> None:
+    """Stop the engine started by `mlc engine start`."""
+    info(_local().stop())
+
+
+@app.command()
+def status(as_json: JsonOpt = False) -> None:
+    """Show whether the engine runs and answers."""
+    from dataclasses import asdict
+
+    result = _local().status()
+    render(asdict(result), as_json=as_json, title="engine")
+    if not as_json and not result.running:
+        raise typer.Exit(3)
+
+
+@app.command()
+def logs(
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines from the end.")] = 50,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+) -> None:
+    """Print the engine's log."""
+    from modelops_mlc.engine.local import tail
+    from modelops_mlc.errors import NotFoundError
+
+    engine = _local()
+    if not engine.log_file.exists():
+        raise NotFoundError(f"no engine log at {engine.log_file}", hint="start the engine with `mlc engine start`")
+    for line in tail(engine.log_file, lines):
+        out.print(line, markup=False, highlight=False)
+    if follow:
+        with engine.log_file.open("r", errors="replace") as fh:
+            fh.seek(0, 2)
+            try:
+                while True:
+                    line = fh.readline()
+                    if line:
+                        out.print(line.rstrip("\n"), markup=False, highlight=False)
+                    else:
+                        time.sleep(0.3)
+            except KeyboardInterrupt:
+                return

@@ -1,0 +1,161 @@
+"""Top-level process commands: deploy, processes, signal, instances, incidents, tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelops_mlc.cli._common import JsonOpt, VarOpt, info, parse_pairs, print_json, render, settings
+
+SIGNAL_NAMESPACE = "mlc."
+
+
+def _client():
+    from modelops_mlc.engine import EngineClient
+
+    return EngineClient(settings())
+
+
+def signal_name(name: str) -> str:
+    """Short names map to the namespaced signal: ``run-back-test`` -> ``mlc.run-back-test``."""
+    return name if "." in name else SIGNAL_NAMESPACE + name
+
+
+def deploy(
+    files: Annotated[list[Path], typer.Argument(help="BPMN/DMN files or directories.", show_default=False)],
+    name: Annotated[str, typer.Option(help="Deployment name.")] = "mlc",
+    force: Annotated[bool, typer.Option("--force", help="Deploy even unchanged resources.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deploy BPMN and DMN resources (unchanged ones are skipped)."""
+    with _client() as client:
+        result = client.deploy(files, name=name, changed_only=not force)
+    if as_json:
+        print_json(result)
+        return
+    if not result.created:
+        info(f"[dim]unchanged, nothing deployed: {', '.join(result.resources)}[/]")
+        return
+    defs = result.process_definitions + result.decision_definitions
+    render([d.model_dump() for d in defs], as_json=False, columns=["kind", "key", "version", "resource", "id"],
+           title=f"deployment {result.id}")
+
+
+def processes(as_json: JsonOpt = False) -> None:
+    """List the latest process and decision definitions."""
+    with _client() as client:
+        defs = client.process_definitions() + client.decision_definitions()
+    render(defs, as_json=as_json, columns=["kind", "key", "version", "name", "resource"], empty="no definitions deployed")
+
+
+def signal(
+    name: Annotated[str, typer.Argument(help="Signal name; short names get the mlc. prefix.")],
+    model_id: Annotated[str | None, typer.Option("--model-id", "-m", help="Sets MODEL_ID.")] = None,
+    var: VarOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Throw a signal with variables, e.g. `mlc signal run-back-test --model-id fraud`."""
+    variables = parse_pairs(var)
+    if model_id:
+        variables["MODEL_ID"] = model_id
+    full = signal_name(name)
+    with _client() as client:
+        client.signal(full, variables)
+    if as_json:
+        print_json({"signal": full, "variables": variables})
+    else:
+        info(f"[green]signal {full} thrown[/]" + (f" with {', '.join(variables)}" if variables else ""))
+
+
+def instances(
+    model_id: Annotated[str | None, typer.Option("--model-id", "-m", help="Only instances with this MODEL_ID.")] = None,
+    active: Annotated[bool, typer.Option("--active", help="Only running instances.")] = False,
+    process: Annotated[str | None, typer.Option("--process", "-p", help="Only this process key.")] = None,
+    with_vars: Annotated[bool, typer.Option("--vars", help="Include each instance's variables.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """List process instances (running and ended), newest first."""
+    with _client() as client:
+        rows = client.instances(model_id=model_id, active_only=active, process_key=process, limit=limit)
+        if with_vars or as_json:
+            for row in rows:
+                row.variables = client.variables(row.id)
+    render(rows, as_json=as_json, columns=["id", "process_key", "business_key", "state", "start_time", "end_time"]
+           + (["variables"] if with_vars else []), empty="no process instances")
+
+
+def incidents(
+    retry: Annotated[str | None, typer.Option("--retry", help="Retry the incident with this id.")] = None,
+    retry_all: Annotated[bool, typer.Option("--retry-all", help="Retry every open incident.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List open incidents, or retry one (`--retry ID`)."""
+    with _client() as client:
+        if retry or retry_all:
+            ids = [retry] if retry else [i.id for i in client.incidents()]
+            done = [client.retry_incident(i) for i in ids]
+            if as_json:
+                print_json(done)
+            else:
+                for inc in done:
+                    info(f"[green]retrying[/] {inc.id} ({inc.type} at {inc.activity_id})")
+                if not done:
+                    info("[dim]no incidents to retry[/]")
+            return
+        rows = client.incidents()
+    render(rows, as_json=as_json, columns=["id", "type", "activity_id", "process_instance_id", "message", "timestamp"],
+           empty="no incidents")
+
+
+tasks_app = typer.Typer(help="User tasks (reviews): list and complete.", invoke_without_command=True)
+
+
+@tasks_app.callback()
+def tasks(
+    ctx: typer.Context,
+    group: Annotated[str | None, typer.Option("--group", "-g", help="Only tasks for this candidate group.")] = None,
+    instance: Annotated[str | None, typer.Option("--instance", help="Only tasks of this process instance.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List open user tasks."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with _client() as client:
+        rows = client.tasks(candidate_group=group, process_instance_id=instance)
+    render(rows, as_json=as_json, columns=["id", "name", "task_definition_key", "assignee", "process_instance_id", "created"],
+           empty="no open tasks")
+
+
+@tasks_app.command("complete")
+def complete(
+    task_id: Annotated[str, typer.Argument(help="Task id (see `mlc tasks`).")],
+    var: VarOpt = None,
+    user: Annotated[str | None, typer.Option("--user", help="Claim the task as this user first.")] = None,
+) -> None:
+    """Complete a user task with variables, e.g. `--var approved=true`."""
+    variables = parse_pairs(var)
+    with _client() as client:
+        if user:
+            client.claim(task_id, user)
+        client.complete_task(task_id, variables)
+    info(f"[green]completed task {task_id}[/]")
+
+
+@tasks_app.command("claim")
+def claim(
+    task_id: Annotated[str, typer.Argument(help="Task id.")],
+    user: Annotated[str, typer.Option("--user", help="Who claims it.")],
+) -> None:
+    """Claim a user task for a user."""
+    with _client() as client:
+        client.claim(task_id, user)
+    info(f"[green]task {task_id} claimed by {user}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (deploy, processes, signal, instances, incidents):
+        app.command(fn.__name__)(fn)
+    app.add_typer(tasks_app, name="tasks")

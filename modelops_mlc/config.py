@@ -1,0 +1,136 @@
+"""One Settings object for the SDK, the CLI and the daemons.
+
+Values come from, lowest first: defaults, ``mlc.yaml`` in the working directory,
+``MLC_*`` environment variables (``MLFLOW_TRACKING_URI`` for MLflow), then the
+keyword overrides an entry point passes (its command-line flags).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = ["Settings", "load_settings"]
+
+_YAML_FILE = "mlc.yaml"
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads ``mlc.yaml`` from the working directory when it exists (lower priority than env)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        path = Path(os.environ.get("MLC_CONFIG_FILE", _YAML_FILE))
+        if path.is_file():
+            import yaml  # only when a file is there: keeps `mlc --help` light
+
+            loaded = yaml.safe_load(path.read_text()) or {}
+            if not isinstance(loaded, dict):
+                from modelops_mlc.errors import ConfigError
+
+                raise ConfigError(f"{path} must hold a mapping of setting names to values")
+            self._data = {str(k).lower(): v for k, v in loaded.items()}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """Public configuration of modelops-mlc; the names are documented in DESIGN.md and README.md."""
+
+    model_config = SettingsConfigDict(env_prefix="MLC_", extra="ignore", populate_by_name=True)
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".mlc")
+
+    engine_url: str = ""
+    engine_port: int = 8080
+    engine_auth: Literal["none", "basic", "bearer"] = "none"
+    engine_user: str = "demo"
+    engine_password: SecretStr = SecretStr("demo")
+    engine_token: SecretStr | None = None
+    engine_jdbc_url: str | None = None
+    engine_jdbc_user: str | None = None
+    engine_jdbc_password: SecretStr | None = None
+    engine_start_timeout: float = 180.0
+    engine_request_timeout: float = 30.0
+
+    store_url: str = ""
+    mlflow_tracking_uri: str = Field(
+        default="", validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "mlflow_tracking_uri")
+    )
+
+    ticket_system: Literal["local", "jira", "servicenow"] = "local"
+    webhook_url: str | None = None
+    ticket_request_timeout: float = 15.0
+    ticket_watch_interval: float = 30.0
+    ticket_watch_max_backoff: float = 300.0
+    jira_url: str | None = None
+    jira_project: str | None = None
+    jira_issue_type: str = "Task"
+    jira_user: str | None = None
+    jira_token: SecretStr | None = None
+    jira_bearer_token: SecretStr | None = None
+    jira_status_map: dict[str, str] = Field(default_factory=dict)
+    servicenow_url: str | None = None
+    servicenow_user: str | None = None
+    servicenow_password: SecretStr | None = None
+    servicenow_token: SecretStr | None = None
+    runtime_admin_token: SecretStr | None = None
+    runtime_heartbeat_interval: float = 5.0
+    runtime_missed_heartbeats: int = 3
+    runtime_reconcile_interval: float = 2.0
+    runtime_deploy_timeout: float = 120.0
+
+    @model_validator(mode="after")
+    def _derive(self) -> "Settings":
+        self.home = Path(self.home).expanduser()
+        if not self.engine_url:
+            self.engine_url = f"http://127.0.0.1:{self.engine_port}/engine-rest"
+        self.engine_url = self.engine_url.rstrip("/")
+        if not self.store_url:
+            self.store_url = f"sqlite:///{self.home / 'mlc.db'}"
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where the embedded MLflow registry keeps artifacts."""
+        return self.home / "mlartifacts"
+
+    def ensure_home(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings once per entry point; ``None`` overrides are ignored so flags can default."""
+    from pydantic import ValidationError
+
+    from modelops_mlc.errors import ConfigError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None

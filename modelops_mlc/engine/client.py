@@ -1,0 +1,587 @@
+"""A Camunda 7 REST client for the SDK, the CLI and the workers.
+
+pycamunda carries the calls it models well (deployments, definitions, signals, messages, start,
+incidents, user tasks, decisions). httpx carries what pycamunda lacks or models poorly: the POST
+queries with variable filters, counts, history, typed variables of an instance and retries of
+external tasks and jobs. Both share the same auth; every error of either becomes an
+:class:`~modelops_mlc.errors.EngineError` carrying the engine's own message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, Field
+
+from modelops_mlc.engine.variables import from_engine, to_engine
+from modelops_mlc.errors import EngineAuthError, EngineError, EngineUnavailable, NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    import requests
+
+    from modelops_mlc.config import Settings
+
+__all__ = [
+    "Definition",
+    "DeploymentResult",
+    "EngineClient",
+    "HistoricActivity",
+    "Incident",
+    "ProcessInstance",
+    "UserTask",
+]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEPLOYABLE_SUFFIXES = (".bpmn", ".bpmn20.xml", ".dmn", ".dmn11.xml", ".form", ".cmmn")
+
+
+class Definition(BaseModel):
+    """A deployed process or decision definition."""
+
+    id: str
+    key: str
+    name: str | None = None
+    version: int
+    kind: str = "process"
+    resource: str | None = None
+    deployment_id: str | None = None
+
+
+class DeploymentResult(BaseModel):
+    """What a deployment created; ``created`` is false when nothing had changed."""
+
+    id: str | None = None
+    name: str
+    created: bool
+    resources: list[str] = Field(default_factory=list)
+    process_definitions: list[Definition] = Field(default_factory=list)
+    decision_definitions: list[Definition] = Field(default_factory=list)
+
+
+class ProcessInstance(BaseModel):
+    id: str
+    process_key: str | None = None
+    definition_id: str | None = None
+    business_key: str | None = None
+    state: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    duration_ms: int | None = None
+    variables: dict[str, Any] | None = None
+
+
+class Incident(BaseModel):
+    id: str
+    type: str
+    message: str | None = None
+    process_instance_id: str | None = None
+    process_definition_id: str | None = None
+    activity_id: str | None = None
+    configuration: str | None = None
+    timestamp: str | None = None
+
+
+class UserTask(BaseModel):
+    id: str
+    name: str | None = None
+    task_definition_key: str | None = None
+    assignee: str | None = None
+    created: str | None = None
+    process_instance_id: str | None = None
+    process_definition_id: str | None = None
+
+
+class HistoricActivity(BaseModel):
+    id: str
+    activity_id: str
+    activity_name: str | None = None
+    activity_type: str
+    start_time: str | None = None
+    end_time: str | None = None
+    duration_ms: int | None = None
+    canceled: bool = False
+    assignee: str | None = None
+
+
+def _resources(paths: Iterable[Path]) -> list[Path]:
+    """Expand directories to their deployable files; refuse missing or foreign files."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(DEPLOYABLE_SUFFIXES)))
+        elif not path.exists():
+            raise UsageError(f"no such file: {path}")
+        elif not path.name.endswith(DEPLOYABLE_SUFFIXES):
+            raise UsageError(f"{path} is not a BPMN, DMN or form file (expected {', '.join(DEPLOYABLE_SUFFIXES)})")
+        else:
+            found.append(path)
+    if not found:
+        raise UsageError("nothing to deploy: no .bpmn or .dmn file found")
+    return found
+
+
+def _engine_message(text: str) -> tuple[str, str | None]:
+    """The engine's own message out of what pycamunda kept (a message, or the raw JSON body)."""
+    import json
+
+    etype = None
+    try:
+        body = json.loads(text)
+        if isinstance(body, dict):
+            text, etype = str(body.get("message") or text), body.get("type")
+    except ValueError:
+        pass
+    # "org.camunda.bpm.engine.SomeException: what happened" -> "what happened"
+    head, sep, rest = text.partition(": ")
+    if sep and head.startswith("org.camunda.") and " " not in head:
+        etype, text = etype or head.rsplit(".", 1)[-1], rest
+    return (text.strip() or "request refused"), etype
+
+
+class _BearerAuth:
+    """requests auth hook adding ``Authorization: Bearer`` (requests has no built-in one)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: "requests.PreparedRequest") -> "requests.PreparedRequest":
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+
+class EngineClient:
+    """Talks to one engine's ``/engine-rest``; cheap to create, close it (or use ``with``) when done."""
+
+    def __init__(self, settings: "Settings", *, timeout: float | None = None) -> None:
+        self.url = settings.engine_url
+        self._timeout = timeout or settings.engine_request_timeout
+        self._auth_mode = settings.engine_auth
+        self._user = settings.engine_user
+        self._password = settings.engine_password.get_secret_value()
+        self._token = settings.engine_token.get_secret_value() if settings.engine_token else None
+        if self._auth_mode == "bearer" and not self._token:
+            raise UsageError("MLC_ENGINE_AUTH=bearer needs MLC_ENGINE_TOKEN")
+        headers = {"Accept": "application/json"}
+        auth: httpx.Auth | None = None
+        if self._auth_mode == "basic":
+            auth = httpx.BasicAuth(self._user, self._password)
+        elif self._auth_mode == "bearer":
+            headers["Authorization"] = f"Bearer {self._token}"
+        self._http = httpx.Client(base_url=self.url, headers=headers, auth=auth, timeout=self._timeout)
+        self._session: "requests.Session | None" = None
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+        if self._session is not None:
+            self._session.close()
+
+    def __enter__(self) -> "EngineClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _requests_auth(self) -> Any:
+        if self._auth_mode == "basic":
+            from requests.auth import HTTPBasicAuth
+
+            return HTTPBasicAuth(self._user, self._password)
+        if self._auth_mode == "bearer":
+            return _BearerAuth(self._token or "")
+        return None
+
+    def _pyc(self, request: Any) -> Any:
+        """Prepare a pycamunda request with our auth and pooled session."""
+        import requests
+
+        if self._session is None:
+            self._session = requests.Session()
+        request.auth = self._requests_auth()
+        request.session = self._session
+        return request
+
+    @contextmanager
+    def _pycamunda_errors(self, what: str) -> Iterator[None]:
+        """Convert pycamunda's exceptions (one place) into our hierarchy."""
+        import pycamunda
+
+        try:
+            yield
+        except (pycamunda.Unauthorized, pycamunda.Forbidden) as exc:
+            raise EngineAuthError(
+                f"{what}: the engine refused the credentials ({exc.http_code})",
+                status=exc.http_code,
+                hint="check MLC_ENGINE_AUTH, MLC_ENGINE_USER and MLC_ENGINE_PASSWORD",
+            ) from None
+        except pycamunda.NoSuccess as exc:
+            message, etype = _engine_message(str(exc))
+            raise EngineError(f"{what}: {message}", status=exc.http_code or 500, engine_type=etype) from None
+        except pycamunda.PyCamundaException as exc:
+            cause = exc.args[0] if exc.args else exc
+            import requests
+
+            if isinstance(cause, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+                raise self._unavailable() from None
+            raise EngineError(f"{what}: {cause}") from None
+
+    def _unavailable(self) -> EngineUnavailable:
+        return EngineUnavailable(
+            f"cannot reach the engine at {self.url}",
+            hint="start one with `mlc engine start` or `mlc up`, or set MLC_ENGINE_URL",
+        )
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One REST call through httpx; returns parsed JSON (or None for 204)."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            log.debug("engine transport error on %s %s: %s", method, path, exc)
+            raise self._unavailable() from None
+        if response.status_code >= 400:
+            raise self._error(response, f"{method} {path}")
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return response.text
+
+    @staticmethod
+    def _error(response: httpx.Response, what: str) -> EngineError:
+        try:
+            body = response.json()
+            message, etype = body.get("message") or response.reason_phrase, body.get("type")
+        except ValueError:
+            message, etype = (response.text.strip() or response.reason_phrase), None
+        status = response.status_code
+        if status in (401, 403):
+            return EngineAuthError(
+                f"the engine refused the credentials ({status})",
+                status=status,
+                engine_type=etype,
+                hint="check MLC_ENGINE_AUTH, MLC_ENGINE_USER and MLC_ENGINE_PASSWORD",
+            )
+        return EngineError(str(message), status=status, engine_type=etype)
+
+    def _call(self, what: str, build: Callable[[], T]) -> T:
+        with self._pycamunda_errors(what):
+            return build()
+
+    # -- engine -------------------------------------------------------------------------------
+
+    def ping(self) -> list[str]:
+        """Names of the process engines behind the URL; raises EngineUnavailable when none answer."""
+        return [e["name"] for e in self.request("GET", "/engine")]
+
+    def version(self) -> str:
+        return str(self.request("GET", "/version").get("version"))
+
+    # -- deployments and definitions ----------------------------------------------------------
+
+    def deploy(self, paths: Iterable[Path | str], *, name: str = "mlc", changed_only: bool = True) -> DeploymentResult:
+        """Deploy BPMN/DMN files (directories are expanded); with ``changed_only`` unchanged ones are skipped."""
+        import pycamunda.deployment
+
+        files = _resources(Path(p) for p in paths)
+        req = self._pyc(
+            pycamunda.deployment.Create(
+                self.url, name=name, source="modelops-mlc", enable_duplicate_filtering=changed_only,
+                deploy_changed_only=changed_only,
+            )
+        )
+        handles = []
+        try:
+            for path in files:
+                fh = path.open("rb")
+                handles.append(fh)
+                req.add_resource((path.name, fh))
+            # pycamunda's Create posts with requests.request (no session): fine for a rare call.
+            result = self._call(f"deploy {', '.join(p.name for p in files)}", req)
+        finally:
+            for fh in handles:
+                fh.close()
+        procs = [
+            Definition(id=d.id_, key=d.key, name=d.name, version=d.version, resource=d.resource,
+                       deployment_id=d.deployment_id, kind="process")
+            for d in (result.deployed_process_definitions or {}).values()
+        ]
+        decisions = [
+            Definition(id=d.id_, key=d.key, name=d.name, version=d.version, resource=d.resource,
+                       deployment_id=d.deployment_id, kind="decision")
+            for d in (result.deployed_decision_definitions or {}).values()
+        ]
+        created = bool(procs or decisions)
+        return DeploymentResult(
+            id=result.id_ if created else None,
+            name=name,
+            created=created,
+            resources=[p.name for p in files],
+            process_definitions=procs,
+            decision_definitions=decisions,
+        )
+
+    def process_definitions(self, *, key: str | None = None) -> list[Definition]:
+        """The latest version of every process definition (or of one key)."""
+        params: dict[str, Any] = {"latestVersion": "true", "sortBy": "key", "sortOrder": "asc"}
+        if key:
+            params["key"] = key
+        return [
+            Definition(id=d["id"], key=d["key"], name=d.get("name"), version=d["version"], kind="process",
+                       resource=d.get("resource"), deployment_id=d.get("deploymentId"))
+            for d in self.request("GET", "/process-definition", params=params)
+        ]
+
+    def decision_definitions(self) -> list[Definition]:
+        return [
+            Definition(id=d["id"], key=d["key"], name=d.get("name"), version=d["version"], kind="decision",
+                       resource=d.get("resource"), deployment_id=d.get("deploymentId"))
+            for d in self.request("GET", "/decision-definition", params={"latestVersion": "true"})
+        ]
+
+    # -- starting and moving processes --------------------------------------------------------
+
+    def signal(self, name: str, variables: Mapping[str, Any] | None = None) -> None:
+        """Throw a signal to every subscribed start and intermediate event."""
+        import pycamunda.signal
+
+        req = self._pyc(pycamunda.signal.EventAll(self.url, name=name))
+        req.variables = to_engine(variables)
+        self._call(f"signal {name}", req)
+
+    def correlate_message(
+        self,
+        name: str,
+        *,
+        business_key: str | None = None,
+        correlation_keys: Mapping[str, Any] | None = None,
+        variables: Mapping[str, Any] | None = None,
+        all: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Correlate a message; returns the correlation results (instance ids)."""
+        import pycamunda.message
+
+        cls = pycamunda.message.CorrelateAll if all else pycamunda.message.CorrelateSingle
+        req = self._pyc(cls(self.url, message_name=name, business_key=business_key, result_enabled=True))
+        req.correlation_keys = to_engine(correlation_keys) or None
+        req.process_variables = to_engine(variables) or None
+        results = self._call(f"correlate message {name}", req)
+        if not isinstance(results, (list, tuple)):
+            results = [results]
+        out = []
+        for r in results:
+            pi = getattr(r, "process_instance", None)
+            out.append({"result_type": str(getattr(r, "result_type", "")), "process_instance_id": getattr(pi, "id_", None)})
+        return out
+
+    def start(self, key: str, variables: Mapping[str, Any] | None = None, *, business_key: str | None = None) -> ProcessInstance:
+        """Start the latest version of process ``key``."""
+        import pycamunda.processdef
+
+        req = self._pyc(pycamunda.processdef.StartInstance(self.url, key=key, business_key=business_key))
+        req.variables = to_engine(variables)
+        inst = self._call(f"start {key}", req)
+        return ProcessInstance(
+            id=inst.id_, definition_id=inst.definition_id, business_key=inst.business_key, process_key=key,
+            state="ACTIVE" if not inst.ended else "COMPLETED",
+        )
+
+    # -- instances ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _instance_query(
+        *, model_id: str | None, active_only: bool, process_key: str | None, business_key: str | None,
+        variables: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        query: dict[str, Any] = {"sorting": [{"sortBy": "startTime", "sortOrder": "desc"}]}
+        var_filters = [{"name": k, "operator": "eq", "value": v} for k, v in (variables or {}).items()]
+        if model_id:
+            name = model_id.split("@", 1)[0].split("/", 1)[0]
+            var_filters.append({"name": "MODEL_ID", "operator": "eq", "value": name})
+        if var_filters:
+            query["variables"] = var_filters
+        if active_only:
+            query["unfinished"] = True
+        if process_key:
+            query["processDefinitionKey"] = process_key
+        if business_key:
+            query["processInstanceBusinessKey"] = business_key
+        return query
+
+    def instances(
+        self,
+        *,
+        model_id: str | None = None,
+        active_only: bool = False,
+        process_key: str | None = None,
+        business_key: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+        limit: int = 200,
+    ) -> list[ProcessInstance]:
+        """Process instances, newest first, from history (history level full keeps ended ones too)."""
+        query = self._instance_query(
+            model_id=model_id, active_only=active_only, process_key=process_key, business_key=business_key,
+            variables=variables,
+        )
+        rows = self.request("POST", "/history/process-instance", params={"maxResults": limit}, json=query)
+        return [self._historic_instance(r) for r in rows]
+
+    def count_instances(
+        self,
+        *,
+        model_id: str | None = None,
+        active_only: bool = False,
+        process_key: str | None = None,
+        business_key: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+    ) -> int:
+        query = self._instance_query(
+            model_id=model_id, active_only=active_only, process_key=process_key, business_key=business_key,
+            variables=variables,
+        )
+        query.pop("sorting")
+        return int(self.request("POST", "/history/process-instance/count", json=query)["count"])
+
+    @staticmethod
+    def _historic_instance(r: Mapping[str, Any]) -> ProcessInstance:
+        return ProcessInstance(
+            id=r["id"], process_key=r.get("processDefinitionKey"), definition_id=r.get("processDefinitionId"),
+            business_key=r.get("businessKey"), state=r.get("state"), start_time=r.get("startTime"),
+            end_time=r.get("endTime"), duration_ms=r.get("durationInMillis"),
+        )
+
+    def history_instance(self, instance_id: str) -> ProcessInstance:
+        try:
+            return self._historic_instance(self.request("GET", f"/history/process-instance/{instance_id}"))
+        except EngineError as exc:
+            if exc.status == 404:
+                raise NotFoundError(f"no process instance {instance_id}") from None
+            raise
+
+    def variables(self, instance_id: str) -> dict[str, Any]:
+        """The variables of an instance, running or ended (history level full keeps them current)."""
+        rows = self.request(
+            "GET", "/history/variable-instance",
+            params={"processInstanceId": instance_id, "deserializeValues": "false"},
+        )
+        if not rows:
+            self.history_instance(instance_id)  # raises NotFoundError for an unknown id
+        # Process-scope values win over local ones of the same name.
+        rows.sort(key=lambda r: r.get("activityInstanceId") == instance_id)
+        for r in rows:
+            info = r.get("valueInfo") or {}
+            if r.get("type") == "Object" and "java" in str(info.get("serializationDataFormat", "")):
+                # Java-serialised values (e.g. a DMN result map) are only readable deserialised by the engine.
+                r["value"] = self.request("GET", f"/history/variable-instance/{r['id']}").get("value")
+        return from_engine({r["name"]: r for r in rows})
+
+    def history_activities(self, instance_id: str) -> list[HistoricActivity]:
+        rows = self.request(
+            "GET", "/history/activity-instance",
+            params={"processInstanceId": instance_id, "sortBy": "startTime", "sortOrder": "asc"},
+        )
+        return [
+            HistoricActivity(
+                id=r["id"], activity_id=r["activityId"], activity_name=r.get("activityName"),
+                activity_type=r["activityType"], start_time=r.get("startTime"), end_time=r.get("endTime"),
+                duration_ms=r.get("durationInMillis"), canceled=bool(r.get("canceled")), assignee=r.get("assignee"),
+            )
+            for r in rows
+        ]
+
+    # -- incidents ----------------------------------------------------------------------------
+
+    def incidents(self, *, process_instance_id: str | None = None) -> list[Incident]:
+        import pycamunda.incident
+
+        req = self._pyc(pycamunda.incident.GetList(self.url, process_instance_id=process_instance_id))
+        rows = self._call("list incidents", req)
+        return [
+            Incident(
+                id=i.id_, type=getattr(i.incident_type, "value", str(i.incident_type)), message=i.incident_message,
+                process_instance_id=i.process_instance_id, process_definition_id=i.process_definition_id,
+                activity_id=i.activity_id, configuration=i.configuration,
+                timestamp=i.incident_timestamp.isoformat() if i.incident_timestamp else None,
+            )
+            for i in rows
+        ]
+
+    def retry_incident(self, incident_id: str, *, retries: int = 1) -> Incident:
+        """Give the failed external task or job of an incident new retries, which resolves the incident."""
+        try:
+            raw = self.request("GET", f"/incident/{incident_id}")
+        except EngineError as exc:
+            if exc.status == 404:
+                raise NotFoundError(f"no incident {incident_id}", hint="list them with `mlc incidents`") from None
+            raise
+        incident = Incident(
+            id=raw["id"], type=raw["incidentType"], message=raw.get("incidentMessage"),
+            process_instance_id=raw.get("processInstanceId"), activity_id=raw.get("activityId"),
+            configuration=raw.get("configuration"), timestamp=raw.get("incidentTimestamp"),
+        )
+        if incident.type == "failedExternalTask":
+            self.request("PUT", f"/external-task/{incident.configuration}/retries", json={"retries": retries})
+        elif incident.type == "failedJob":
+            self.request("PUT", f"/job/{incident.configuration}/retries", json={"retries": retries})
+        else:
+            raise UsageError(f"incident {incident_id} is of type {incident.type}, which cannot be retried")
+        return incident
+
+    # -- user tasks ---------------------------------------------------------------------------
+
+    def tasks(
+        self, *, process_instance_id: str | None = None, candidate_group: str | None = None, assignee: str | None = None
+    ) -> list[UserTask]:
+        params: dict[str, Any] = {"sortBy": "created", "sortOrder": "asc"}
+        if process_instance_id:
+            params["processInstanceId"] = process_instance_id
+        if candidate_group:
+            params["candidateGroup"] = candidate_group
+        if assignee:
+            params["assignee"] = assignee
+        # httpx: pycamunda's task.GetList predates fields the 7.2x API returns and breaks on them.
+        rows = self.request("GET", "/task", params=params)
+        return [
+            UserTask(
+                id=t["id"], name=t.get("name"), task_definition_key=t.get("taskDefinitionKey"), assignee=t.get("assignee"),
+                created=t.get("created"), process_instance_id=t.get("processInstanceId"),
+                process_definition_id=t.get("processDefinitionId"),
+            )
+            for t in rows
+        ]
+
+    def claim(self, task_id: str, user: str) -> None:
+        import pycamunda.task
+
+        self._call(f"claim task {task_id}", self._pyc(pycamunda.task.Claim(self.url, id_=task_id, user_id=user)))
+
+    def complete_task(self, task_id: str, variables: Mapping[str, Any] | None = None) -> None:
+        import pycamunda.task
+
+        req = self._pyc(pycamunda.task.Complete(self.url, id_=task_id))
+        req.variables = to_engine(variables)
+        try:
+            self._call(f"complete task {task_id}", req)
+        except EngineError as exc:
+            if exc.status == 404 or "Cannot find task" in exc.message:
+                raise NotFoundError(f"no open task {task_id}", hint="list them with `mlc tasks`") from None
+            raise
+
+    # -- decisions ----------------------------------------------------------------------------
+
+    def evaluate_decision(self, key: str, variables: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Evaluate the latest decision ``key``; one dict of outputs per matched rule."""
+        import pycamunda.decisiondef
+
+        req = self._pyc(pycamunda.decisiondef.Evaluate(self.url, key=key))
+        req.variables = to_engine(variables)
+        rows = self._call(f"evaluate decision {key}", req)
+        return [{name: getattr(v, "value", v) for name, v in row.items()} for row in rows]

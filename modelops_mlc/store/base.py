@@ -1,0 +1,98 @@
+"""Engine, sessions and the declarative base of the MLC store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from modelops_mlc.errors import ConfigError, MlcError
+
+if TYPE_CHECKING:
+    from modelops_mlc.config import Settings
+
+__all__ = ["Base", "Store", "open_store", "utcnow"]
+
+# Modules that declare tables on Base; imported before create_all so every table exists.
+# A feature package adds its models module here.
+MODEL_MODULES: list[str] = ["modelops_mlc.runtimes.models", "modelops_mlc.tickets.models"]
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every table of the MLC store."""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Store:
+    """A connected MLC store: ``with store.session() as s: ...`` commits on success."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        s = self._sessions()
+        try:
+            yield s
+            s.commit()
+        except SQLAlchemyError as exc:
+            s.rollback()
+            raise MlcError(f"MLC store error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+_STORES: dict[str, Store] = {}
+
+
+def open_store(settings: "Settings") -> Store:
+    """Connect to the store named by ``settings.store_url`` (cached per URL) and create missing tables."""
+    url = settings.store_url
+    if url in _STORES:
+        return _STORES[url]
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
+    kwargs: dict = {}
+    if url.startswith("sqlite"):
+        db_path = url.split(":///", 1)[-1]
+        if db_path and db_path != ":memory:":
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    try:
+        engine = create_engine(url, **kwargs)
+    except Exception as exc:  # bad URL, missing driver: one line for the user
+        raise ConfigError(f"cannot open MLC store {url!r}: {exc}") from exc
+    if url.startswith("sqlite"):
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    try:
+        Base.metadata.create_all(engine)
+    except SQLAlchemyError as exc:
+        raise MlcError(f"cannot initialise MLC store {url!r}: {str(exc).splitlines()[0]}") from exc
+    store = Store(engine)
+    _STORES[url] = store
+    return store
