@@ -48,6 +48,23 @@ def start(
 
 
 @app.command()
+def build(force: Annotated[bool, typer.Option("--force", help="Rebuild even when the jar exists.")] = False) -> None:
+    """Build the engine jar with Maven (offline once the dependencies are local)."""
+    engine = _local()
+    if engine.jar_ready() and not force:
+        info(f"[dim]engine jar ready: {engine.jar}[/]")
+        return
+    started = time.monotonic()
+    with err.status("building the engine jar with Maven…", spinner="dots") as status:
+
+        def on_line(line: str) -> None:
+            status.update(f"building the engine jar with Maven… {int(time.monotonic() - started)} s  {line[-70:]}")
+
+        jar = engine.build(on_line)
+    info(f"[green]built[/] {jar} in {time.monotonic() - started:.0f} s")
+
+
+@app.command()
 def stop() -> None:
     """Stop the engine started by `mlc engine start`."""
     info(_local().stop())

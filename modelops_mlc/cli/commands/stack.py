@@ -1,0 +1,55 @@
+"""`mlc up`, `mlc down`, `mlc status`: the whole stack on one machine."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelops_mlc.cli._common import JsonOpt, err, info, render, settings
+
+
+def _stack(runtime_port: int | None = None, bpmn: Path | None = None):
+    from modelops_mlc.stack import DEFAULT_RUNTIME_PORT, Stack, check_bpmn_dir
+
+    return Stack(settings(), runtime_port=runtime_port or DEFAULT_RUNTIME_PORT,
+                 bpmn_dir=check_bpmn_dir(bpmn) if bpmn else None)
+
+
+RuntimePort = Annotated[int | None, typer.Option("--runtime-port", envvar="MLC_RUNTIME_PORT",
+                                                 help="Port of the local runtime (default 8091).")]
+
+
+def up(
+    runtime_port: RuntimePort = None,
+    bpmn: Annotated[Path | None, typer.Option(help="Directory of processes to deploy (default: bpmn/).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the engine, deploy bpmn/, and start a worker, a local runtime and the ticket watcher."""
+    stack = _stack(runtime_port, bpmn)
+    with err.status("bringing the stack up…", spinner="dots") as status:
+        parts = stack.up(on_step=lambda m: status.update(m + "…"))
+    render([asdict(p) for p in parts], as_json=as_json, columns=["name", "running", "healthy", "pid", "detail"])
+    if not all(p.healthy for p in parts):
+        raise typer.Exit(1)
+
+
+def down() -> None:
+    """Stop everything `mlc up` started."""
+    stopped = _stack().down()
+    info("stopped " + ", ".join(stopped) if stopped else "nothing was running")
+
+
+def status(runtime_port: RuntimePort = None, as_json: JsonOpt = False) -> None:
+    """Show each part of the stack, healthy or not."""
+    parts = _stack(runtime_port).status()
+    render([asdict(p) for p in parts], as_json=as_json, columns=["name", "running", "healthy", "pid", "detail", "log"])
+    if not all(p.healthy for p in parts):
+        raise typer.Exit(3)
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (up, down, status):
+        app.command(fn.__name__)(fn)
