@@ -124,14 +124,21 @@ class Stack:
         self.runtime_port = runtime_port
         self.bpmn_dir = bpmn_dir or find_bpmn_dir()
         home = settings.home
+        # The daemons read the same settings as this process, whatever flags produced them.
+        env = {
+            "MLC_HOME": str(home),
+            "MLC_ENGINE_URL": settings.engine_url,
+            "MLC_STORE_URL": settings.store_url,
+            "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        }
         self.daemons = [
-            Daemon("worker", ["worker", "start", "--log-format", "json"], home, self._worker_health),
+            Daemon("worker", ["worker", "start", "--log-format", "json"], home, self._worker_health, env),
             Daemon(
                 "runtime",
                 ["runtime", "serve", "local", "--port", str(runtime_port), "--tag", "stage=QA", "--tag", "stage=PROD"],
-                home, self._runtime_health,
+                home, self._runtime_health, env,
             ),
-            Daemon("ticket-watcher", ["ticket", "watch"], home),
+            Daemon("ticket-watcher", ["ticket", "watch"], home, None, env),
         ]
 
     # -- health checks --------------------------------------------------------------------------

@@ -7,17 +7,19 @@ Data goes to stdout, messages to stderr. Commands build pydantic results (or pla
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from modelops_mlc.config import Settings, load_settings
 from modelops_mlc.errors import MlcError, UsageError
+
+if TYPE_CHECKING:
+    from modelops_mlc.config import Settings
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -28,18 +30,20 @@ VarOpt = Annotated[
     typer.Option("--var", "-v", help="Process variable as key=value (repeatable); value typed as JSON when it parses."),
 ]
 
-_settings: Settings | None = None
+_settings: "Settings | None" = None
 
 
-def settings() -> Settings:
+def settings() -> "Settings":
     """The Settings of this invocation, loaded once (environment, mlc.yaml, global flags)."""
     global _settings
     if _settings is None:
+        from modelops_mlc.config import load_settings
+
         _settings = load_settings()
     return _settings
 
 
-def set_settings(value: Settings) -> None:
+def set_settings(value: "Settings") -> None:
     global _settings
     _settings = value
 
@@ -82,7 +86,7 @@ def parse_pairs(pairs: Iterable[str] | None, *, what: str = "--var", typed: bool
 
 
 def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, BaseModel):
+    if hasattr(obj, "model_dump"):  # pydantic models, without importing pydantic at start-up
         return obj.model_dump(mode="json")
     if isinstance(obj, (list, tuple)):
         return [_jsonable(o) for o in obj]
@@ -95,9 +99,14 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(_jsonable(obj), indent=2, default=str) + "\n")
 
 
+_ISO_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?([+-]\d{2}:?\d{2}|Z)?$")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, str) and (m := _ISO_TIME.match(value)):
+        return f"{m.group(1)} {m.group(2)}"  # tables show seconds; --json keeps the full timestamp
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, dict):
