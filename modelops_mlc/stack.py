@@ -138,7 +138,7 @@ class Stack:
                 ["runtime", "serve", "local", "--port", str(runtime_port), "--tag", "stage=QA", "--tag", "stage=PROD"],
                 home, self._runtime_health, env,
             ),
-            Daemon("ticket-watcher", ["ticket", "watch"], home, None, env),
+            Daemon("ticket-watcher", ["ticket", "watch", "--log-format", "json"], home, None, env),
         ]
 
     # -- health checks --------------------------------------------------------------------------

@@ -389,10 +389,8 @@ class EngineClient:
         req = self._pyc(pycamunda.processdef.StartInstance(self.url, key=key, business_key=business_key))
         req.variables = to_engine(variables)
         inst = self._call(f"start {key}", req)
-        return ProcessInstance(
-            id=inst.id_, definition_id=inst.definition_id, business_key=inst.business_key, process_key=key,
-            state="ACTIVE" if not inst.ended else "COMPLETED",
-        )
+        # pycamunda drops the response's `ended`; history has the state (an instance may end at once).
+        return self.history_instance(inst.id_)
 
     # -- instances ----------------------------------------------------------------------------
 

@@ -122,3 +122,13 @@ def test_cockpit_answers(engine) -> None:
     base = engine.url.rsplit("/engine-rest", 1)[0]
     r = httpx.get(f"{base}/camunda/app/cockpit/", follow_redirects=True, timeout=10)
     assert r.status_code == 200 and "cockpit" in r.text.lower()
+
+
+def test_start_by_key_with_business_key(client: EngineClient) -> None:
+    client.deploy([DATA / "signal_start.bpmn"])
+    model = f"start-{uuid.uuid4().hex[:8]}"
+    inst = client.start("test-signal-review", {"MODEL_ID": model}, business_key=f"{model}:1")
+    assert inst.state == "ACTIVE" and inst.business_key == f"{model}:1" and inst.process_key == "test-signal-review"
+    assert client.instances(business_key=f"{model}:1")[0].id == inst.id
+    with pytest.raises(EngineError):
+        client.start("no-such-process")
