@@ -135,7 +135,7 @@ class Stack:
             Daemon("worker", ["worker", "start", "--log-format", "json"], home, self._worker_health, env),
             Daemon(
                 "runtime",
-                ["runtime", "serve", "local", "--port", str(runtime_port), "--tag", "stage=QA", "--tag", "stage=PROD"],
+                ["runtime", "serve", "local", "--port", str(runtime_port), "--tag", "stage=QA,PROD"],
                 home, self._runtime_health, env,
             ),
             Daemon("ticket-watcher", ["ticket", "watch", "--log-format", "json"], home, None, env),

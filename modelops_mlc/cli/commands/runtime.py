@@ -1,0 +1,102 @@
+"""`mlc runtime add|list|show|remove|serve`: where models run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelops_mlc.cli._common import JsonOpt, info, parse_pairs, render, settings
+
+app = typer.Typer(help="Register runtimes and run model servers.", no_args_is_help=True)
+
+TagOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tag", "-t", help="Runtime tag key=value (repeatable), e.g. stage=QA, tag=credit-risk."),
+]
+FlavorOpt = Annotated[
+    list[str] | None,
+    typer.Option("--flavor", help="Model flavor the runtime runs (repeatable; default python_function)."),
+]
+_COLUMNS = ["name", "mode", "status", "tags", "flavors", "endpoints", "last_heartbeat"]
+
+
+def _registry():
+    from modelops_mlc.runtimes.registry import RuntimeRegistry
+
+    return RuntimeRegistry(settings())
+
+
+@app.command()
+def add(
+    name: Annotated[str, typer.Argument(help="Runtime name.")],
+    tag: TagOpt = None,
+    endpoint: Annotated[
+        list[str] | None,
+        typer.Option("--endpoint", "-e", help="Model server URL (repeatable); none makes a batch runtime."),
+    ] = None,
+    flavor: FlavorOpt = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite a runtime of the same name.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a runtime: batch without --endpoint, online with one."""
+    runtime = _registry().add(
+        name, parse_pairs(tag, what="--tag", typed=False), flavor or None, endpoint or [], replace=replace
+    )
+    if as_json:
+        render(runtime, as_json=True)
+        return
+    info(f"[green]runtime {runtime.name} added[/] ({runtime.mode})")
+
+
+@app.command("list")
+def list_(as_json: JsonOpt = False) -> None:
+    """List runtimes with their mode, health and tags."""
+    render(_registry().list(), as_json=as_json, columns=_COLUMNS, empty="no runtimes registered")
+
+
+@app.command()
+def show(name: Annotated[str, typer.Argument(help="Runtime name.")], as_json: JsonOpt = False) -> None:
+    """Show one runtime."""
+    render(_registry().get(name), as_json=as_json, title=f"runtime {name}")
+
+
+@app.command()
+def remove(
+    name: Annotated[str, typer.Argument(help="Runtime name.")],
+    force: Annotated[bool, typer.Option("--force", help="Retire its active deployments too.")] = False,
+) -> None:
+    """Remove a runtime (refused while it has active deployments, unless --force)."""
+    _registry().remove(name, force=force)
+    info(f"[green]runtime {name} removed[/]")
+
+
+@app.command()
+def serve(
+    name: Annotated[str, typer.Argument(help="Runtime name (registered or updated on start).")],
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on (0 picks a free one).")] = 8000,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    tag: TagOpt = None,
+    flavor: FlavorOpt = None,
+    advertise: Annotated[
+        str | None, typer.Option("--advertise", help="URL to register instead of http://HOST:PORT.")
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+) -> None:
+    """Run a model server for this runtime: registers its endpoint, heartbeats, serves deployed models."""
+    import logging
+
+    from modelops_mlc.runtimes.server import serve as run_server
+
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def on_ready(endpoint: str) -> None:
+        info(f"[green]runtime {name} serving at {endpoint}[/] (Ctrl+C to stop)")
+        if settings().runtime_admin_token is None:
+            info("[dim]admin API disabled (set MLC_RUNTIME_ADMIN_TOKEN); deployments are picked up by polling[/]")
+
+    run_server(
+        settings(), name, host=host, port=port, tags=parse_pairs(tag, what="--tag", typed=False),
+        flavors=flavor or None, advertise=advertise, on_ready=on_ready, log_level=log_level.lower(),
+    )

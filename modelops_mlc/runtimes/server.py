@@ -1,0 +1,580 @@
+"""The model server behind ``mlc runtime serve``: an ASGI (Starlette) app run by uvicorn.
+
+It hosts the online deployments the MLC store assigns to its runtime, reconciling on start,
+every ``runtime_reconcile_interval`` seconds and on ``POST /admin/reconcile``; it heartbeats to
+the store every ``runtime_heartbeat_interval`` seconds.
+
+Endpoints: KServe V2 / Open Inference Protocol (``/v2/...``, with ``/versions/{v}`` forms),
+MLflow scoring (``POST /invocations``, ``/ping``, ``/health``, ``/version``), Prometheus
+``/metrics``, and token-protected ``/admin/...``. Requests to a model are split between its
+deployed versions by traffic weight, sticky by the ``X-Request-Key`` header when one is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import hashlib
+import hmac
+import itertools
+import logging
+import random
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from modelops_mlc import __version__
+from modelops_mlc.errors import MlcError, NotFoundError
+from modelops_mlc.runtimes.predictor import (
+    Batch,
+    InputError,
+    Predictor,
+    dumps,
+    loads,
+    outputs_v2,
+    parse_invocations,
+    parse_v2,
+    predictions_json,
+)
+
+if TYPE_CHECKING:
+    from modelops_mlc.config import Settings
+
+__all__ = ["ModelServer", "TrafficRoute", "serve"]
+
+log = logging.getLogger(__name__)
+
+REQUEST_KEY_HEADER = "x-request-key"
+MODEL_HEADER = "x-mlc-model"
+INLINE_ROWS = 512  # bigger batches are predicted in a worker thread so the loop keeps serving
+RETRY_FAILED_LOAD = 30.0  # seconds before the reconcile loop tries a failed model load again
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Served:
+    """A deployment the server routes to."""
+
+    deployment_id: int | None
+    name: str
+    version: str
+    weight: int
+    state: str
+    predictor: Predictor
+
+
+class TrafficRoute:
+    """Weighted choice between the deployed versions of one model; a request key makes it sticky."""
+
+    def __init__(self, entries: list[Served]) -> None:
+        self.entries = entries
+        weights = [max(0, e.weight) for e in entries]
+        if sum(weights) == 0:
+            weights = [1] * len(entries)
+        self.cumulative = list(itertools.accumulate(weights))
+        self.total = self.cumulative[-1]
+
+    def pick(self, key: str | None) -> Served:
+        if len(self.entries) == 1:
+            return self.entries[0]
+        if key:
+            digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+            point = int.from_bytes(digest, "big") % self.total
+        else:
+            point = random.randrange(self.total)
+        return self.entries[bisect.bisect_right(self.cumulative, point)]
+
+
+class _Metrics:
+    """Prometheus metrics of one server (its own registry, so several servers can share a process)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+        disable_created_metrics()
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "mlc_inference_requests", "Inference requests", ["model", "version", "protocol"], registry=self.registry
+        )
+        self.errors = Counter(
+            "mlc_inference_errors", "Inference requests that failed", ["model", "version", "protocol", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "mlc_inference_latency_seconds", "Inference latency", ["model", "version"], registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.loaded = Gauge("mlc_runtime_models_loaded", "Model versions loaded", registry=self.registry)
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def observe(self, model: str, version: str, protocol: str, seconds: float, status: int) -> None:
+        key = (model, version, protocol)
+        pair = self._children.get(key)
+        if pair is None:
+            pair = (self.requests.labels(model, version, protocol), self.latency.labels(model, version))
+            self._children[key] = pair
+        pair[0].inc()
+        pair[1].observe(seconds)
+        if status >= 400:
+            self.errors.labels(model, version, protocol, str(status)).inc()
+
+    def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(payload), status_code=status, media_type="application/json", headers=headers)
+
+
+class ModelServer:
+    """Desired state from the store, loaded predictors, traffic routes and the ASGI app."""
+
+    def __init__(self, settings: "Settings", runtime_name: str, *, heartbeat: bool = True) -> None:
+        self.settings = settings
+        self.runtime = runtime_name
+        self.heartbeat_enabled = heartbeat
+        self.predictors: dict[tuple[str, str], Predictor] = {}
+        self.load_errors: dict[tuple[str, str], str] = {}
+        self.routes: dict[str, TrafficRoute] = {}
+        self.active: dict[int, tuple[str, str, str, int]] = {}  # id -> (name, version, state, weight)
+        self.ready = False
+        self.metrics = _Metrics()
+        self._snapshot: list[tuple[Any, ...]] | None = None
+        self._failed_at: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        token = settings.runtime_admin_token
+        self._token = token.get_secret_value().encode() if token is not None and token.get_secret_value() else None
+        self.app = self._build_app()
+
+    # -- desired state ------------------------------------------------------------------------
+    def _desired(self) -> list[tuple[int, str, str, str, int]]:
+        from sqlalchemy import select
+
+        from modelops_mlc.runtimes.models import DeploymentRow
+        from modelops_mlc.store import open_store
+
+        store = open_store(self.settings)
+        with store.session() as s:
+            rows = s.execute(
+                select(
+                    DeploymentRow.id, DeploymentRow.model_name, DeploymentRow.model_version,
+                    DeploymentRow.state, DeploymentRow.traffic_weight,
+                )
+                .where(
+                    DeploymentRow.runtime == self.runtime,
+                    DeploymentRow.mode == "online",
+                    DeploymentRow.state.in_(("deploying", "deployed")),
+                )
+                .order_by(DeploymentRow.id)
+            ).all()
+        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows]
+
+    def reconcile(self, *, force: bool = False) -> dict[str, Any]:
+        """Load what the store wants here, drop what it no longer wants, rebuild the routes."""
+        with self._lock:
+            rows = self._desired()
+            now = time.monotonic()
+            retry_due = any(now - at >= RETRY_FAILED_LOAD for at in self._failed_at.values())
+            if rows == self._snapshot and not force and not retry_due:
+                return self.status()
+            wanted = {(name, version) for _, name, version, _, _ in rows}
+            predictors = {k: p for k, p in self.predictors.items() if k in wanted}
+            errors = {k: e for k, e in self.load_errors.items() if k in wanted}
+            for key in sorted(wanted - predictors.keys()):
+                if key in errors and not force and now - self._failed_at.get(key, now) < RETRY_FAILED_LOAD:
+                    continue
+                started = time.perf_counter()
+                try:
+                    predictors[key] = Predictor.load(self.settings, *key)
+                    errors.pop(key, None)
+                    self._failed_at.pop(key, None)
+                    log.info("runtime %s loaded %s/%s in %.2fs (fast path: %s)", self.runtime, *key,
+                             time.perf_counter() - started, predictors[key].fast)
+                except Exception as exc:  # any load failure is reported, never fatal to the server
+                    errors[key] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                    self._failed_at[key] = time.monotonic()
+                    log.warning("runtime %s cannot load %s/%s: %s", self.runtime, *key, errors[key])
+            groups: dict[str, list[Served]] = {}
+            for dep_id, name, version, state, weight in rows:
+                pred = predictors.get((name, version))
+                if state == "deployed" and pred is not None:
+                    groups.setdefault(name, []).append(Served(dep_id, name, version, weight, state, pred))
+            self.predictors = predictors
+            self.load_errors = errors
+            self._failed_at = {k: at for k, at in self._failed_at.items() if k in errors}
+            self.routes = {name: TrafficRoute(entries) for name, entries in groups.items()}
+            self.active = {dep_id: (name, version, state, weight) for dep_id, name, version, state, weight in rows}
+            self._snapshot = rows
+            self.ready = True
+            self.metrics.loaded.set(len(predictors))
+            return self.status()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime,
+            "ready": self.ready,
+            "deployments": [
+                {"id": dep_id, "model": name, "version": version, "state": state, "traffic_weight": weight,
+                 "loaded": (name, version) in self.predictors}
+                for dep_id, (name, version, state, weight) in sorted(self.active.items())
+            ],
+            "errors": {f"{n}/{v}": e for (n, v), e in self.load_errors.items()},
+        }
+
+    # -- background work ----------------------------------------------------------------------
+    def start_background(self) -> None:
+        self._stop.clear()
+        threading.Thread(target=_warm_imports, name="mlc-warm-imports", daemon=True).start()
+        loops = [("reconcile", self.settings.runtime_reconcile_interval, self._reconcile_tick)]
+        if self.heartbeat_enabled:
+            loops.append(("heartbeat", self.settings.runtime_heartbeat_interval, self._heartbeat_tick))
+        for what, interval, tick in loops:
+            t = threading.Thread(target=self._loop, args=(interval, tick), name=f"mlc-{what}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop_background(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+        self._threads.clear()
+
+    def _loop(self, interval: float, tick: Callable[[], None]) -> None:
+        while not self._stop.is_set():
+            try:
+                tick()
+            except Exception as exc:  # the store may be briefly locked or away: try again next time
+                log.warning("runtime %s: %s failed: %s", self.runtime, tick.__name__, exc)
+            self._stop.wait(max(0.05, interval))
+
+    def _reconcile_tick(self) -> None:
+        self.reconcile()
+
+    def _mark_stopped(self) -> None:
+        """On shutdown, tell the registry at once instead of waiting for missed heartbeats."""
+        from modelops_mlc.runtimes.registry import RuntimeRegistry
+
+        try:
+            RuntimeRegistry(self.settings).mark(self.runtime, "unhealthy", "stopped")
+        except MlcError as exc:
+            log.warning("cannot mark runtime %s stopped: %s", self.runtime, exc)
+
+    def _heartbeat_tick(self) -> None:
+        from modelops_mlc.runtimes.registry import RuntimeRegistry
+
+        try:
+            RuntimeRegistry(self.settings).heartbeat(self.runtime)
+        except NotFoundError:
+            log.warning("runtime %s was removed from the registry; heartbeats are ignored", self.runtime)
+
+    # -- request helpers ----------------------------------------------------------------------
+    def _served(self, name: str, version: str | None, key: str | None) -> Served:
+        if version is not None:
+            pred = self.predictors.get((name, version))
+            if pred is None:
+                raise self._missing(name, version)
+            dep_id = next((i for i, (n, v, _, _) in self.active.items() if n == name and v == version), None)
+            state = self.active.get(dep_id, ("", "", "deploying", 0))[2] if dep_id is not None else "deploying"
+            return Served(dep_id, name, version, 0, state, pred)
+        route = self.routes.get(name)
+        if route is None:
+            raise self._missing(name, None)
+        return route.pick(key)
+
+    def _missing(self, name: str, version: str | None) -> HttpError:
+        label = f"{name}/{version}" if version else name
+        for (n, v), err in self.load_errors.items():
+            if n == name and (version is None or v == version):
+                return HttpError(503, f"model {label} failed to load on runtime {self.runtime}: {err}")
+        if any(n == name and (version is None or v == version) for n, v, _, _ in self.active.values()):
+            return HttpError(503, f"model {label} is not ready on runtime {self.runtime}")
+        return HttpError(404, f"model {label} is not deployed on runtime {self.runtime}")
+
+    async def _predict(self, predictor: Predictor, batch: Batch) -> Any:
+        if len(batch) > INLINE_ROWS:
+            return await asyncio.to_thread(predictor.predict, batch)
+        return predictor.predict(batch)
+
+    def _check_admin(self, request: Request) -> None:
+        if self._token is None:
+            raise HttpError(403, "admin API disabled: start the runtime with MLC_RUNTIME_ADMIN_TOKEN set")
+        auth = request.headers.get("authorization", "")
+        given = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-mlc-admin-token", "")
+        if not given or not hmac.compare_digest(given.encode(), self._token):
+            raise HttpError(401, "admin API needs a valid token (Authorization: Bearer <MLC_RUNTIME_ADMIN_TOKEN>)")
+
+    # -- inference endpoints ------------------------------------------------------------------
+    async def _infer(self, request: Request, protocol: str, name: str | None, version: str | None) -> Response:
+        started = time.perf_counter()
+        model_label, version_label, status = "_unknown", "", 200
+        try:
+            if name is None:
+                name = self._default_model(request)
+            served = self._served(name, version, request.headers.get(REQUEST_KEY_HEADER))
+            model_label, version_label = served.name, served.version
+            body = await request.body()
+            predictor = served.predictor
+            headers = {"x-model-name": served.name, "x-model-version": served.version}
+            if served.deployment_id is not None:
+                headers["x-deployment-id"] = str(served.deployment_id)
+            if protocol == "v2":
+                payload = loads(body)
+                batch = parse_v2(payload, predictor.columns)
+                pred = await self._predict(predictor, batch)
+                out: dict[str, Any] = {"model_name": served.name, "model_version": served.version,
+                                       "outputs": outputs_v2(pred)}
+                if isinstance(payload, dict) and payload.get("id") is not None:
+                    out["id"] = payload["id"]
+                return _json(out, headers=headers)
+            ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+            if ctype == "text/csv":
+                batch = _csv_batch(body)
+            elif ctype in ("application/json", ""):
+                batch = parse_invocations(loads(body), predictor.columns)
+            else:
+                raise HttpError(415, f"unsupported content type {ctype!r}: use application/json or text/csv")
+            pred = await self._predict(predictor, batch)
+            return _json({"predictions": predictions_json(pred)}, headers=headers)
+        except InputError as exc:
+            status = exc.status
+            return _json({"error": exc.reason}, status)
+        except HttpError as exc:
+            status = exc.status
+            return _json({"error": exc.reason}, status)
+        finally:
+            self.metrics.observe(model_label, version_label, protocol, time.perf_counter() - started, status)
+
+    def _default_model(self, request: Request) -> str:
+        name = request.query_params.get("model") or request.headers.get(MODEL_HEADER)
+        if name:
+            return name
+        if len(self.routes) == 1:
+            return next(iter(self.routes))
+        if not self.routes:
+            raise HttpError(404, f"no model is deployed on runtime {self.runtime}")
+        raise HttpError(
+            400, f"runtime {self.runtime} serves {len(self.routes)} models: name one with ?model=NAME or X-MLC-Model"
+        )
+
+    # -- the app ------------------------------------------------------------------------------
+    def _build_app(self) -> Starlette:
+        def guard(fn: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+            async def wrapped(request: Request) -> Response:
+                try:
+                    return await fn(request)
+                except HttpError as exc:
+                    return _json({"error": exc.reason}, exc.status)
+                except InputError as exc:
+                    return _json({"error": exc.reason}, exc.status)
+
+            return wrapped
+
+        async def v2_infer(request: Request) -> Response:
+            p = request.path_params
+            return await self._infer(request, "v2", p["name"], p.get("version"))
+
+        async def invocations(request: Request) -> Response:
+            return await self._infer(request, "mlflow", request.path_params.get("name"), None)
+
+        async def live(_: Request) -> Response:
+            return _json({"live": True})
+
+        async def ready(_: Request) -> Response:
+            return _json({"ready": self.ready}, 200 if self.ready else 503)
+
+        async def ping(_: Request) -> Response:
+            return Response("\n", status_code=200 if self.ready else 503, media_type="application/json")
+
+        async def server_meta(_: Request) -> Response:
+            return _json({"name": "modelops-mlc-runtime", "version": __version__, "extensions": ["mlflow_invocations"],
+                          "runtime": self.runtime})
+
+        async def version_text(_: Request) -> Response:
+            return Response(__version__, media_type="application/json")
+
+        async def model_meta(request: Request) -> Response:
+            name, version = request.path_params["name"], request.path_params.get("version")
+            if version is not None:
+                pred = self.predictors.get((name, version))
+                if pred is None:
+                    raise self._missing(name, version)
+                versions, traffic = [version], None
+            else:
+                route = self.routes.get(name)
+                if route is None:
+                    raise self._missing(name, None)
+                pred = route.entries[-1].predictor
+                versions = [e.version for e in route.entries]
+                traffic = {e.version: e.weight for e in route.entries}
+            meta: dict[str, Any] = {"name": name, "versions": versions, "platform": "mlflow",
+                                    "inputs": pred.v2_inputs(), "outputs": [{"name": "predict", "datatype": "BYTES",
+                                                                             "shape": [-1]}]}
+            if traffic is not None:
+                meta["parameters"] = {"traffic_weights": traffic}
+            return _json(meta)
+
+        async def model_ready(request: Request) -> Response:
+            name, version = request.path_params["name"], request.path_params.get("version")
+            if version is not None and (name, version) in self.predictors or version is None and name in self.routes:
+                return _json({"name": name, "ready": True})
+            err = self._missing(name, version)
+            return _json({"name": name, "ready": False, "error": err.reason}, err.status)
+
+        async def metrics(_: Request) -> Response:
+            return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+        async def admin_status(request: Request) -> Response:
+            self._check_admin(request)
+            return _json(self.status())
+
+        async def admin_reconcile(request: Request) -> Response:
+            self._check_admin(request)
+            return _json(await asyncio.to_thread(self.reconcile, force=True))
+
+        async def admin_load(request: Request) -> Response:
+            self._check_admin(request)
+            try:
+                dep_id = int(request.path_params["id"])
+            except ValueError:
+                raise HttpError(400, "deployment id must be a number") from None
+            await asyncio.to_thread(self.reconcile, force=True)
+            entry = self.active.get(dep_id)
+            if entry is None:
+                raise HttpError(404, f"deployment {dep_id} is not active on runtime {self.runtime}")
+            name, version = entry[0], entry[1]
+            if (name, version) in self.predictors:
+                pred = self.predictors[(name, version)]
+                return _json({"deployment_id": dep_id, "model": name, "version": version, "loaded": True,
+                              "fast_path": pred.fast})
+            return _json({"deployment_id": dep_id, "model": name, "version": version, "loaded": False,
+                          "error": self.load_errors.get((name, version), "not loaded")}, 422)
+
+        routes = [
+            Route("/v2/models/{name}/infer", guard(v2_infer), methods=["POST"]),
+            Route("/v2/models/{name}/versions/{version}/infer", guard(v2_infer), methods=["POST"]),
+            Route("/invocations", guard(invocations), methods=["POST"]),
+            Route("/models/{name}/invocations", guard(invocations), methods=["POST"]),
+            Route("/v2/health/live", live, methods=["GET"]),
+            Route("/v2/health/ready", ready, methods=["GET"]),
+            Route("/v2", server_meta, methods=["GET"]),
+            Route("/v2/models/{name}", guard(model_meta), methods=["GET"]),
+            Route("/v2/models/{name}/versions/{version}", guard(model_meta), methods=["GET"]),
+            Route("/v2/models/{name}/ready", guard(model_ready), methods=["GET"]),
+            Route("/v2/models/{name}/versions/{version}/ready", guard(model_ready), methods=["GET"]),
+            Route("/ping", ping, methods=["GET"]),
+            Route("/health", ping, methods=["GET"]),
+            Route("/version", version_text, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            Route("/admin/status", guard(admin_status), methods=["GET"]),
+            Route("/admin/reconcile", guard(admin_reconcile), methods=["POST"]),
+            Route("/admin/deployments/{id}/load", guard(admin_load), methods=["POST"]),
+        ]
+
+        from contextlib import asynccontextmanager
+
+        @asynccontextmanager
+        async def lifespan(_: Starlette):  # type: ignore[no-untyped-def]
+            self.start_background()
+            try:
+                yield
+            finally:
+                await asyncio.to_thread(self.stop_background)
+                if self.heartbeat_enabled:
+                    await asyncio.to_thread(self._mark_stopped)
+
+        return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _warm_imports() -> None:
+    """Import the model-loading stack early, so the first deployment does not wait for it."""
+    import importlib
+
+    for module in ("mlflow.pyfunc", "sklearn", "mlflow.sklearn", "skops.io", "pandas"):
+        try:
+            importlib.import_module(module)
+        except Exception:  # optional pieces; loading reports real problems
+            pass
+
+
+def _csv_batch(body: bytes) -> Batch:
+    import io
+
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(io.BytesIO(body))
+    except Exception as exc:  # pandas raises many kinds for bad CSV
+        raise InputError(f"cannot read the CSV body: {str(exc).splitlines()[0]}") from None
+    return Batch(cols={str(c): frame[c].tolist() for c in frame.columns})
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket first, so ``--port 0`` works and the endpoint is known up front."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # proto matters: asyncio sets TCP_NODELAY only then
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise MlcError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    settings: "Settings",
+    name: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    tags: dict[str, str] | None = None,
+    flavors: list[str] | None = None,
+    advertise: str | None = None,
+    on_ready: Callable[[str], None] | None = None,
+    log_level: str = "warning",
+) -> None:
+    """Register runtime ``name`` with its endpoint and serve until interrupted (blocks)."""
+    import os
+
+    import uvicorn
+
+    from modelops_mlc.runtimes.registry import RuntimeRegistry
+
+    sock = bind_socket(host, port)
+    actual = sock.getsockname()[1]
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "") else (f"[{host}]" if ":" in host and host != "::" else host)
+    if host == "::":
+        url_host = "[::1]"
+    endpoint = (advertise or f"http://{url_host}:{actual}").rstrip("/")
+    registry = RuntimeRegistry(settings)
+    registry.register(
+        name, tags or {}, flavors, [endpoint], heartbeat_interval=settings.runtime_heartbeat_interval, pid=os.getpid()
+    )
+    server = ModelServer(settings, name)
+    config = uvicorn.Config(server.app, log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    uv = uvicorn.Server(config)
+    if on_ready:
+        on_ready(endpoint)
+    try:
+        uv.run(sockets=[sock])  # the app's lifespan marks the runtime stopped on shutdown
+    finally:
+        sock.close()
