@@ -1,0 +1,80 @@
+"""Reading and writing tabular files (CSV, Parquet) for the jobs, and data references for lineage."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelops_mlc.errors import JobError, MissingDataError
+from modelops_mlc.jobs.results import DataRef
+from modelops_mlc.registry.client import sha256_file
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+
+
+def file_format(path: str | os.PathLike[str]) -> str:
+    """``parquet`` or ``csv`` from the file name (CSV unless it ends in a Parquet suffix)."""
+    return "parquet" if str(path).lower().endswith(PARQUET_SUFFIXES) else "csv"
+
+
+def require_file(path: str | os.PathLike[str] | None, what: str) -> Path:
+    """The path as a Path when the file exists, else MissingDataError naming ``what``."""
+    if path is None or str(path) == "":
+        raise MissingDataError(f"no {what} given")
+    p = Path(str(path).removeprefix("file://"))
+    if not p.is_file():
+        raise MissingDataError(f"{what} not found: {p}")
+    return p
+
+
+def read_frame(path: Path, what: str = "data") -> pd.DataFrame:
+    """Load a whole CSV or Parquet file (for test/training data, which fit in memory)."""
+    import pandas as pd
+
+    try:
+        if file_format(path) == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except Exception as exc:
+        raise JobError(f"cannot read {what} {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+
+
+def write_frame(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write atomically (temp file, then rename) as CSV or Parquet by suffix."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    if file_format(out) == "parquet":
+        df.to_parquet(tmp, index=False)
+    else:
+        df.to_csv(tmp, index=False)
+    os.replace(tmp, out)
+    return out
+
+
+def data_ref(path: str | os.PathLike[str], *, role: str | None = None, rows: int | None = None,
+             uri: str | None = None, sha256: str | None = None) -> DataRef:
+    """A lineage entry for a local file (hashing it unless the hash is known)."""
+    p = Path(path)
+    return DataRef(uri=uri or str(p.resolve()), sha256=sha256 or (sha256_file(p) if p.is_file() else None),
+                   role=role, rows=rows)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def jsonable(value: Any) -> Any:
+    """numpy scalars and arrays to plain Python, for results and tags."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value

@@ -1,0 +1,228 @@
+"""Batch scoring over CSV or Parquet of any size: pyarrow reads record batches, the model predicts
+each one, a writer streams the result out. Memory is bounded by the chunk, not the file."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from modelops_mlc.errors import JobError, MlcError
+from modelops_mlc.jobs._data import data_ref, file_format, first_line, require_file
+from modelops_mlc.jobs.results import DataRef, ScoreResult
+from modelops_mlc.registry import Registry
+from modelops_mlc.registry.client import sha256_file
+
+__all__ = ["score"]
+
+PREDICTION = "prediction"
+_ARROW_TYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
+                "boolean": "bool_", "string": "string", "binary": "binary"}
+
+
+def _column_types(signature: dict[str, Any] | None) -> dict[str, Any]:
+    """Arrow types for the signature's columns, so every CSV block parses the same way."""
+    import pyarrow as pa
+
+    types: dict[str, Any] = {}
+    for col in (signature or {}).get("inputs") or []:
+        name, kind = col.get("name"), col.get("type")
+        if name and kind in _ARROW_TYPES:
+            types[name] = getattr(pa, _ARROW_TYPES[kind])()
+    return types
+
+
+def _csv_block_size(path: Path, chunk_rows: int) -> int:
+    """Bytes per CSV block for about ``chunk_rows`` rows, estimated from the file's head."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    lines = max(head.count(b"\n") - 1, 1)
+    per_row = max(len(head) // lines, 1) if head.count(b"\n") > 1 else 256
+    return int(min(max(per_row * chunk_rows, 1 << 16), 1 << 30))
+
+
+def _batches(path: Path, chunk_rows: int, types: dict[str, Any]) -> tuple[Any, Iterator[Any]]:
+    """(arrow schema, iterator of record batches) for a CSV or Parquet file."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if file_format(path) == "parquet":
+        pf = pq.ParquetFile(path)
+        return pf.schema_arrow, pf.iter_batches(batch_size=chunk_rows)
+    header = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16))
+    names = header.schema.names
+    header.close()
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=_csv_block_size(path, chunk_rows)),
+        convert_options=pacsv.ConvertOptions(column_types={k: v for k, v in types.items() if k in names}),
+    )
+    return reader.schema, _sliced(reader, chunk_rows)
+
+
+def _sliced(batches: Any, chunk_rows: int) -> Iterator[Any]:
+    """CSV blocks are sized in bytes; cut them so no chunk exceeds ``chunk_rows``."""
+    for batch in batches:
+        for start in range(0, batch.num_rows, chunk_rows):
+            yield batch.slice(start, chunk_rows)
+
+
+class _Writer:
+    """Streams record batches to CSV or Parquet, into ``OUT.part`` renamed on success."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(path.name + ".part")
+        self.kind = file_format(path)
+        self._writer: Any = None
+
+    def write(self, batch: Any) -> None:
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.kind == "parquet":
+                self._writer = pq.ParquetWriter(self.tmp, batch.schema)
+            else:
+                self._writer = pacsv.CSVWriter(self.tmp, batch.schema)
+        self._writer.write_batch(batch)
+
+    def close(self, schema: Any) -> None:
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        if self._writer is None:  # empty input: still write a file with the header/schema
+            self._writer = (pq.ParquetWriter(self.tmp, schema) if self.kind == "parquet"
+                            else pacsv.CSVWriter(self.tmp, schema))
+        self._writer.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _prediction_columns(pred: Any, rows: int) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(pred, pd.DataFrame):
+        if pred.shape[1] == 1:
+            return {PREDICTION: pred.iloc[:, 0].to_numpy()}
+        return {f"{PREDICTION}_{c}": pred[c].to_numpy() for c in pred.columns}
+    arr = np.asarray(pred)
+    if arr.ndim == 2 and arr.shape[1] > 1:
+        return {f"{PREDICTION}_{i}": arr[:, i] for i in range(arr.shape[1])}
+    arr = arr.reshape(rows)
+    return {PREDICTION: arr}
+
+
+def score(
+    registry: Registry,
+    model_id: str,
+    input_path: str | Path,
+    output_path: str | Path,
+    chunk_rows: int = 50_000,
+    *,
+    strict: bool = False,
+    log_run: bool = True,
+) -> ScoreResult:
+    """Score ``input_path`` with a version and write the input plus ``prediction`` to ``output_path``.
+
+    The input's columns are checked against the signature before any work: missing columns fail
+    with their names; extra columns pass through to the output (``strict=True`` refuses them).
+    """
+    import mlflow
+    import pyarrow as pa
+
+    started = time.monotonic()
+    if chunk_rows < 1:
+        raise JobError("chunk_rows must be at least 1")
+    info = registry.get_version(model_id)
+    src = require_file(input_path, "input file")
+    out = Path(output_path)
+    if out.resolve() == src.resolve():
+        raise JobError("output file must differ from the input file")
+    wanted = info.input_columns()
+    types = _column_types(info.signature)
+    try:
+        schema, batches = _batches(src, chunk_rows, types)
+    except Exception as exc:
+        raise JobError(f"cannot read input {src}: {first_line(exc)}") from exc
+    names = list(schema.names)
+    extra: list[str] = []
+    if wanted is not None:
+        missing = [c for c in wanted if c not in names]
+        extra = [c for c in names if c not in wanted]
+        if missing or (strict and extra):
+            parts = []
+            if missing:
+                parts.append(f"missing columns {', '.join(missing)}")
+            if extra:
+                parts.append(f"extra columns {', '.join(extra)}")
+            raise JobError(f"input {src.name} does not match the signature of {info.model_id}: {'; '.join(parts)}")
+    features = wanted or names
+    model = registry.load_pyfunc(info.ref)
+    writer = _Writer(out)
+    rows = chunks = 0
+    out_schema = None
+    try:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            frame = batch.select(features).to_pandas() if wanted else batch.to_pandas()
+            try:
+                pred = model.predict(frame)
+            except MlcError:
+                raise
+            except Exception as exc:
+                raise JobError(f"scoring {info.model_id} failed at row {rows}: {first_line(exc)}") from exc
+            cols = _prediction_columns(pred, batch.num_rows)
+            table = batch
+            for name, values in cols.items():
+                table = table.append_column(name, pa.array(values))
+            writer.write(table)
+            out_schema = table.schema
+            rows += batch.num_rows
+            chunks += 1
+        if out_schema is None:
+            out_schema = schema.append(pa.field(PREDICTION, pa.float64()))
+        writer.close(out_schema)
+    except MlcError:
+        writer.abort()
+        raise
+    except Exception as exc:
+        writer.abort()
+        raise JobError(f"scoring {src.name} failed after {rows} rows: {first_line(exc)}") from exc
+    digest = sha256_file(out)
+    input_ref = data_ref(src, role="INPUT_FILE", rows=rows)
+    output_ref = DataRef(uri=str(out.resolve()), sha256=digest, role="OUTPUT_FILE", rows=rows)
+    run_id = None
+    if log_run:
+        with registry.start_run(
+            f"score-{info.name}-v{info.version}",
+            {"mlc.kind": "score", "mlc.model_name": info.name, "mlc.model_version": info.version},
+        ) as run:
+            mlflow.log_params({"input": input_ref.uri[:500], "input_sha256": input_ref.sha256 or "",
+                               "output": output_ref.uri[:500], "output_sha256": digest, "chunk_rows": chunk_rows})
+            mlflow.log_metrics({"rows": rows, "chunks": chunks})
+            run_id = run.info.run_id
+    return ScoreResult(
+        model_name=info.name,
+        version=info.version,
+        rows=rows,
+        chunks=chunks,
+        output_path=str(out),
+        output_sha256=digest,
+        extra_columns=extra,
+        run_id=run_id,
+        inputs=[DataRef(uri=info.uri, role="MODEL"), input_ref],
+        outputs=[output_ref],
+        duration_s=round(time.monotonic() - started, 3),
+    )
