@@ -132,7 +132,8 @@ class Stack:
             "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
         }
         self.daemons = [
-            Daemon("worker", ["worker", "start", "--log-format", "json"], home, self._worker_health, env),
+            Daemon("worker", ["worker", "start", "--log-format", "json", "--grace-period", "20"], home,
+                   self._worker_health, env),
             Daemon(
                 "runtime",
                 ["runtime", "serve", "local", "--port", str(runtime_port), "--tag", "stage=QA,PROD"],
@@ -154,7 +155,13 @@ class Stack:
         return ok, url
 
     def _worker_health(self) -> tuple[bool, str]:
-        return True, "fetching from " + self.settings.engine_url
+        from modelops_mlc.worker_status import running_workers
+
+        live = running_workers(self.settings.home, prune=False)
+        if not live:
+            return False, "no worker status yet"
+        in_flight = sum(len(w.get("in_flight") or []) for w in live)
+        return True, f"{len(live)} worker(s) on {self.settings.engine_url}, {in_flight} task(s) in flight"
 
     def _engine_is_local(self) -> bool:
         return self.settings.engine_url.rstrip("/") == self.engine.url

@@ -55,7 +55,7 @@ class DeploymentRow(Base):
     endpoint: Mapped[str | None] = mapped_column(Text, nullable=True)
     flavor: Mapped[str | None] = mapped_column(String(100), nullable=True)
     requested_by: Mapped[str] = mapped_column(String(200), default="cli")
-    process_instance_id: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    process_instance_id: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -1,0 +1,58 @@
+"""Topic ``deploy``: put a version on the runtime its service tag and stage select.
+
+Idempotent through the deployment manager's ``dedupe_key``: a redelivered task gets the
+deployment the first delivery made (finished if it was interrupted), never a second one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelops_mlc.errors import BpmnError, DeployFailedError, NoRuntimeError, TaskFailed
+from workers.registry import TaskContext, topic
+from workers.support import job_errors, model_spec
+from workers.variables import (
+    DEFAULT_STAGE,
+    DEPLOY_MODE,
+    DEPLOYMENT_ID,
+    ENDPOINT,
+    MLC_DEPLOY_FAILED,
+    MLC_NO_RUNTIME,
+    MODEL_STAGE,
+    RUNTIME_NAME,
+    TOPIC_DEPLOY,
+    TRAFFIC_WEIGHT,
+)
+
+
+@topic(TOPIC_DEPLOY)
+def deploy(ctx: TaskContext) -> dict[str, Any]:
+    try:
+        from modelops_mlc.runtimes import DeploymentManager
+    except ImportError as exc:  # a build without the runtimes package
+        raise BpmnError(MLC_NO_RUNTIME, f"topic deploy is not available: {exc}") from exc
+
+    weight = ctx.get(TRAFFIC_WEIGHT, 100)
+    try:
+        weight = int(float(weight))
+    except (TypeError, ValueError):
+        raise TaskFailed(f"{TRAFFIC_WEIGHT} must be a number from 0 to 100, got {weight!r}", retryable=False) from None
+    with job_errors():
+        try:
+            deployment = DeploymentManager(ctx.settings).deploy(
+                model_spec(ctx),
+                stage=str(ctx.get(MODEL_STAGE, DEFAULT_STAGE)),
+                traffic_weight=weight,
+                requested_by=f"worker {ctx.worker_id}",
+                dedupe_key=ctx.dedupe_key,
+            )
+        except NoRuntimeError as exc:
+            raise BpmnError(MLC_NO_RUNTIME, exc.message) from exc
+        except DeployFailedError as exc:
+            raise BpmnError(MLC_DEPLOY_FAILED, exc.message) from exc
+    return {
+        DEPLOYMENT_ID: deployment.id,
+        DEPLOY_MODE: deployment.mode,
+        RUNTIME_NAME: deployment.runtime,
+        ENDPOINT: deployment.endpoint,
+    }

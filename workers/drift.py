@@ -1,0 +1,62 @@
+"""Topic ``drift``: current data against reference data, per feature, with an overall verdict.
+
+The reference defaults to the model's TRAINING_DATA asset; the model's signature (when it has
+one) names the features, and its ``target`` tag is left out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelops_mlc.errors import BpmnError
+from workers.registry import TaskContext, topic
+from workers.support import job_errors, json_safe, model_spec
+from workers.variables import (
+    CURRENT_DATA,
+    DRIFT_RESULTS,
+    DRIFT_VERDICT,
+    MLC_MISSING_TEST_DATA,
+    MODEL_ID,
+    REFERENCE_DATA,
+    TOPIC_DRIFT,
+)
+
+
+@topic(TOPIC_DRIFT, cpu_bound=True)
+def drift(ctx: TaskContext) -> dict[str, Any]:
+    from modelops_mlc.jobs import drift as drift_job
+
+    current = ctx.get(CURRENT_DATA)
+    if not current:
+        raise BpmnError(MLC_MISSING_TEST_DATA, f"no {CURRENT_DATA} to check for drift")
+    reference = ctx.get(REFERENCE_DATA)
+    features: list[str] | None = None
+    exclude: list[str] = []
+    with job_errors():
+        if ctx.get(MODEL_ID):
+            from modelops_mlc.registry import Registry
+
+            registry = Registry(ctx.settings)
+            info = registry.get_version(model_spec(ctx))
+            features = info.input_columns()
+            exclude = [info.tags.get("target") or "target"]
+            if not reference:
+                path = registry.asset_path(info, "TRAINING_DATA")
+                reference = str(path) if path else None
+        if not reference:
+            raise BpmnError(MLC_MISSING_TEST_DATA,
+                            f"no {REFERENCE_DATA} given and the model has no TRAINING_DATA asset to compare with")
+        result = drift_job(str(reference), str(current), features=features,
+                           exclude=None if features else exclude)
+    return {
+        DRIFT_VERDICT: result.verdict,
+        DRIFT_RESULTS: json_safe({
+            "verdict": result.verdict,
+            "drifted_features": result.drifted_features,
+            "reference_rows": result.reference_rows,
+            "current_rows": result.current_rows,
+            "features": {f.feature: {"psi": f.psi, "test": f.test, "p_value": f.p_value, "verdict": f.verdict}
+                         for f in result.features},
+            "skipped_features": result.skipped_features,
+        }),
+    }

@@ -1,0 +1,122 @@
+"""Every topic, BPMN error code and process variable name the workers use, in one place.
+
+These names are a public API (docs/process-contract.md holds the same table): users write their
+own MLC processes against them. Change both together.
+"""
+
+from __future__ import annotations
+
+# -- topics -----------------------------------------------------------------------------------
+TOPIC_GET_MODEL = "get-model"
+TOPIC_TRAIN = "train"
+TOPIC_RUN_TEST = "run-test"
+TOPIC_COMPARE = "compare"
+TOPIC_DEPLOY = "deploy"
+TOPIC_SCORE = "score"
+TOPIC_DRIFT = "drift"
+TOPIC_CREATE_TICKET = "create-ticket"
+TOPIC_NOTIFY = "notify"
+
+BUILTIN_TOPICS: tuple[str, ...] = (
+    TOPIC_GET_MODEL,
+    TOPIC_TRAIN,
+    TOPIC_RUN_TEST,
+    TOPIC_COMPARE,
+    TOPIC_DEPLOY,
+    TOPIC_SCORE,
+    TOPIC_DRIFT,
+    TOPIC_CREATE_TICKET,
+    TOPIC_NOTIFY,
+)
+
+# -- BPMN error codes -------------------------------------------------------------------------
+MLC_MODEL_NOT_FOUND = "MLC_MODEL_NOT_FOUND"
+MLC_MISSING_TEST_DATA = "MLC_MISSING_TEST_DATA"
+MLC_JOB_FAILED = "MLC_JOB_FAILED"
+MLC_NO_RUNTIME = "MLC_NO_RUNTIME"
+MLC_DEPLOY_FAILED = "MLC_DEPLOY_FAILED"
+
+ERROR_CODES: tuple[str, ...] = (
+    MLC_MODEL_NOT_FOUND,
+    MLC_MISSING_TEST_DATA,
+    MLC_JOB_FAILED,
+    MLC_NO_RUNTIME,
+    MLC_DEPLOY_FAILED,
+)
+
+# Set with every BPMN error so the process can quote it (e.g. in a ticket).
+MLC_ERROR_CODE = "MLC_ERROR_CODE"
+MLC_ERROR_MESSAGE = "MLC_ERROR_MESSAGE"
+
+# -- model identity (all processes) -----------------------------------------------------------
+MODEL_ID = "MODEL_ID"  # registered model name; input also accepts name/version and name@alias
+MODEL_VERSION = "MODEL_VERSION"
+MODEL_TAG = "MODEL_TAG"  # service tag of the model
+MODEL_FLAVOR = "MODEL_FLAVOR"
+MODEL_STAGE = "MODEL_STAGE"
+TAG = "TAG"  # service tag given to mlc-run-batch-job
+
+# -- get-model --------------------------------------------------------------------------------
+LOOKUP = "LOOKUP"  # "batch-deployment": resolve TAG (+ MODEL_STAGE) to the active batch deployment
+LOOKUP_BATCH_DEPLOYMENT = "batch-deployment"
+TRAIN = "TRAIN"  # booleans from the version tags train, run_test, jira
+RUN_TEST = "RUN_TEST"
+JIRA = "JIRA"
+DMN_KEY = "DMN_KEY"  # version tag dmn
+DEFAULT_DMN_KEY = "mlc-test-criteria"
+HAS_TEST_DATA = "HAS_TEST_DATA"
+
+# -- train ------------------------------------------------------------------------------------
+TRAINING_DATA = "TRAINING_DATA"
+PARENT_VERSION = "PARENT_VERSION"
+TRAIN_RUN_ID = "TRAIN_RUN_ID"
+
+# -- run-test ---------------------------------------------------------------------------------
+INPUT_FILE = "INPUT_FILE"
+OUTPUT_FILE = "OUTPUT_FILE"
+TASK_TYPE = "TASK_TYPE"  # classification / regression
+METRIC_NAMES: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2")
+TEST_METRICS = "TEST_METRICS"  # JSON
+TEST_RUN_ID = "TEST_RUN_ID"
+TEST_VERDICT = "TEST_VERDICT"  # written by the mlc-test-criteria business rule task
+
+# -- compare ----------------------------------------------------------------------------------
+CHAMPION_VERSION = "CHAMPION_VERSION"
+CHALLENGER_VERSION = "CHALLENGER_VERSION"
+COMPARE_WINNER = "COMPARE_WINNER"  # champion / challenger
+COMPARE_RESULTS = "COMPARE_RESULTS"  # JSON
+
+# -- deploy -----------------------------------------------------------------------------------
+DEFAULT_STAGE = "QA"
+TRAFFIC_WEIGHT = "TRAFFIC_WEIGHT"
+DEPLOYMENT_ID = "DEPLOYMENT_ID"
+DEPLOY_MODE = "DEPLOY_MODE"  # batch / online
+RUNTIME_NAME = "RUNTIME_NAME"
+ENDPOINT = "ENDPOINT"
+
+# -- score ------------------------------------------------------------------------------------
+ROWS_SCORED = "ROWS_SCORED"
+OUTPUT_SHA256 = "OUTPUT_SHA256"
+
+# -- drift ------------------------------------------------------------------------------------
+REFERENCE_DATA = "REFERENCE_DATA"
+CURRENT_DATA = "CURRENT_DATA"
+DRIFT_VERDICT = "DRIFT_VERDICT"  # ok / monitor / investigate / retrain
+DRIFT_RESULTS = "DRIFT_RESULTS"  # JSON
+
+# -- create-ticket ----------------------------------------------------------------------------
+TICKET_KIND = "TICKET_KIND"  # rejection / review / error
+TICKET_REASON = "TICKET_REASON"
+TICKET_SYSTEM = "TICKET_SYSTEM"  # jira / servicenow / local
+TICKET_KEY = "TICKET_KEY"
+TICKET_STATE = "TICKET_STATE"
+TICKET_URL = "TICKET_URL"
+
+# -- notify -----------------------------------------------------------------------------------
+NOTIFY_LEVEL = "NOTIFY_LEVEL"  # info / warning / error
+NOTIFY_MESSAGE = "NOTIFY_MESSAGE"
+NOTIFICATION_ID = "NOTIFICATION_ID"
+
+# -- retrain / user tasks (set by processes, read here for context) ----------------------------
+APPROVED = "approved"
+REVIEW_COMMENT = "review_comment"
