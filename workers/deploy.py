@@ -45,6 +45,7 @@ def deploy(ctx: TaskContext) -> dict[str, Any]:
                 traffic_weight=weight,
                 requested_by=f"worker {ctx.worker_id}",
                 dedupe_key=ctx.dedupe_key,
+                process_instance_id=ctx.process_instance_id,
             )
         except NoRuntimeError as exc:
             raise BpmnError(MLC_NO_RUNTIME, exc.message) from exc

@@ -33,14 +33,7 @@ _READY: set[str] = set()
 def _store(settings: "Settings") -> "Store":
     from workers.models import TaskOutcomeRow
 
-    for attempt in range(3):  # processes starting together race on sqlite's CREATE TABLE
-        try:
-            store = open_store(settings)
-            break
-        except MlcError:
-            if attempt == 2:
-                raise
-            time.sleep(0.2 * (attempt + 1))
+    store = open_store(settings)
     if settings.store_url not in _READY:
         # Our table is created here rather than through store.MODEL_MODULES: the SDK must not
         # import the workers package, and open_store may already have run in this process.

@@ -13,8 +13,15 @@ import typer
 from modelops_mlc.cli import _common
 from modelops_mlc.cli.commands import engine as engine_cmds
 from modelops_mlc.cli.commands import process as process_cmds
+from modelops_mlc.cli.commands import stack as stack_cmds
+from modelops_mlc.cli.commands import timeline as timeline_cmds
 from modelops_mlc.cli.commands import ticket as ticket_cmds
 from modelops_mlc.cli.commands import alerts as alerts_cmds
+from modelops_mlc.cli.commands import worker as worker_cmds
+from modelops_mlc.cli.commands import runtime as runtime_cmds
+from modelops_mlc.cli.commands import deployment as deployment_cmds
+from modelops_mlc.cli.commands import manifest as manifest_cmds
+from modelops_mlc.cli.commands import model as model_cmds
 from modelops_mlc.errors import MlcError
 
 app = typer.Typer(
@@ -48,9 +55,16 @@ def _root(
 
 
 app.add_typer(engine_cmds.app, name="engine")
+app.add_typer(runtime_cmds.app, name="runtime")
+app.add_typer(deployment_cmds.app, name="deployment")
+app.add_typer(manifest_cmds.app, name="manifest")
 process_cmds.register(app)
+model_cmds.register(app)
+stack_cmds.register(app)
+timeline_cmds.register(app)
 app.add_typer(ticket_cmds.app, name="ticket")
 alerts_cmds.register(app)
+app.add_typer(worker_cmds.app, name="worker")
 
 
 def main() -> None:

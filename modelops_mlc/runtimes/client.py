@@ -83,6 +83,15 @@ class RuntimeClient:
             time.sleep(poll)
         raise DeployFailedError(f"runtime {self.runtime} did not load {name}/{version} within {timeout:g}s: {last}")
 
+    def wait_serving(self, name: str, timeout: float, poll: float = 0.2) -> bool:
+        """Poll the model's V2 ready endpoint until requests to ``name`` are routed; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._call("GET", f"/v2/models/{name}/ready").status_code == 200:
+                return True
+            time.sleep(poll)
+        return False
+
     def infer_v2(self, name: str, version: str | None, payload: dict[str, Any],
                  headers: dict[str, str] | None = None) -> httpx.Response:
         path = f"/v2/models/{name}/versions/{version}/infer" if version else f"/v2/models/{name}/infer"

@@ -102,10 +102,12 @@ class DeploymentManager:
         traffic_weight: int = 100,
         requested_by: str = "cli",
         dedupe_key: str | None = None,
+        process_instance_id: str | None = None,
     ) -> Deployment:
         """Deploy a model version to the runtime chosen by its service tag and ``stage``.
 
-        Idempotent by ``dedupe_key`` (the process instance id) for a model version and stage: a
+        ``process_instance_id`` records which process made it. Idempotent by ``dedupe_key`` (the
+        deploy task: process instance and activity) for a model version and stage: a
         second call returns the deployment the first made (finishing it if it was interrupted,
         raising DeployFailedError again if it failed).
         """
@@ -133,7 +135,7 @@ class DeploymentManager:
                     mode=match.mode, state="deploying",
                     traffic_weight=traffic_weight if match.mode == "online" else 100,
                     endpoint=f"{rt.endpoints[0]}/v2/models/{name}" if rt.endpoints else None, flavor=flavor,
-                    requested_by=requested_by, process_instance_id=dedupe_key,
+                    requested_by=requested_by, process_instance_id=process_instance_id, dedupe_key=dedupe_key,
                 )
                 s.add(row)
                 s.flush()
@@ -152,7 +154,7 @@ class DeploymentManager:
         with self.store.session() as s:
             row = s.scalar(
                 select(DeploymentRow).where(
-                    DeploymentRow.process_instance_id == key, DeploymentRow.model_name == name,
+                    DeploymentRow.dedupe_key == key, DeploymentRow.model_name == name,
                     DeploymentRow.model_version == version, DeploymentRow.stage == stage,
                 )
             )
@@ -208,7 +210,23 @@ class DeploymentManager:
             row.message = note
             _event(s, row, "deployed", note or f"traffic {row.traffic_weight}%", actor)
         self._notify(dep.runtime)
+        if dep.mode == "online":
+            self._wait_serving(dep)
         return self.get(dep_id)
+
+    def _wait_serving(self, dep: Deployment) -> None:
+        """Return once the runtime routes requests for the model, so 'deployed' means answering.
+
+        The server picks the new state up on its next reconcile (at once with the admin token).
+        """
+        from modelops_mlc.runtimes.client import RuntimeClient
+
+        rt = RuntimeRegistry(self.settings).get(dep.runtime)
+        wait = self.settings.runtime_reconcile_interval * 3 + 5
+        for endpoint in rt.endpoints:
+            with RuntimeClient(rt.name, endpoint, None, timeout=wait) as client:
+                if not client.wait_serving(dep.model_name, wait):
+                    log.warning("runtime %s does not route %s yet after %.0f s", rt.name, dep.model_name, wait)
 
     def _bring_online(self, dep: Deployment, info: "ModelVersionInfo") -> str | None:
         """Have the runtime load the version, then pass a smoke request; returns a note or raises."""

@@ -39,8 +39,9 @@ class DeploymentRow(Base):
     __table_args__ = (
         Index("ix_mlc_deployments_model_state", "model_name", "state"),
         Index("ix_mlc_deployments_tag_state", "model_tag", "state"),
-        # one deployment per process instance, model version and stage: the deploy topic's idempotency
-        UniqueConstraint("process_instance_id", "model_name", "model_version", "stage", name="uq_mlc_deployments_dedupe"),
+        # one deployment per deploy task (process instance + activity), model version and stage:
+        # the deploy topic's idempotency
+        UniqueConstraint("dedupe_key", "model_name", "model_version", "stage", name="uq_mlc_deployments_dedupe"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -55,7 +56,8 @@ class DeploymentRow(Base):
     endpoint: Mapped[str | None] = mapped_column(Text, nullable=True)
     flavor: Mapped[str | None] = mapped_column(String(100), nullable=True)
     requested_by: Mapped[str] = mapped_column(String(200), default="cli")
-    process_instance_id: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    process_instance_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,10 +90,17 @@ def open_store(settings: "Settings") -> Store:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
-    try:
-        Base.metadata.create_all(engine)
-    except SQLAlchemyError as exc:
-        raise MlcError(f"cannot initialise MLC store {url!r}: {str(exc).splitlines()[0]}") from exc
+    for attempt in range(6):
+        try:
+            Base.metadata.create_all(engine)
+            break
+        except SQLAlchemyError as exc:
+            # Daemons starting together race between create_all's check and its CREATE TABLE;
+            # the loser retries and then finds the tables there.
+            if "already exists" in str(exc) and attempt < 5:
+                time.sleep(0.1 * (attempt + 1))
+                continue
+            raise MlcError(f"cannot initialise MLC store {url!r}: {str(exc).splitlines()[0]}") from exc
     store = Store(engine)
     _STORES[url] = store
     return store
