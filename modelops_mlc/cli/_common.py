@@ -6,6 +6,7 @@ Data goes to stdout, messages to stderr. Commands build pydantic results (or pla
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 import sys
@@ -105,6 +106,8 @@ _ISO_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?([+-]\d
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, enum.Enum):
+        value = value.value
     if isinstance(value, str) and (m := _ISO_TIME.match(value)):
         return f"{m.group(1)} {m.group(2)}"  # tables show seconds; --json keeps the full timestamp
     if isinstance(value, bool):
