@@ -1,5 +1,5 @@
-"""A real MLflow sqlite registry per test, copied from a session template (creating MLflow's
-tables takes seconds; copying the file takes milliseconds)."""
+"""Shared by the unit tests: a real MLflow sqlite registry per test, copied from a session template
+(creating MLflow's tables takes seconds; copying the file takes milliseconds)."""
 
 from __future__ import annotations
 
