@@ -14,7 +14,7 @@ from modelops_mlc.tickets.template import redact
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
 
-__all__ = ["HttpApi", "TicketAuthError", "TicketNotFound"]
+__all__ = ["HttpApi", "TicketAuthError", "TicketNotFound", "credentials"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,19 @@ class TicketNotFound(TicketError):
 
 class TicketAuthError(TicketError):
     """The ticket system refused our credentials (401/403)."""
+
+
+def credentials(
+    system: str, *, bearer: Any, user: str | None, secret: Any, hint: str
+) -> tuple[httpx.Auth | None, dict[str, str]]:
+    """A bearer token wins over user + secret (basic); neither is a ConfigError naming the system."""
+    from modelops_mlc.errors import ConfigError
+
+    if bearer is not None:
+        return None, {"Authorization": f"Bearer {bearer.get_secret_value()}"}
+    if user and secret is not None:
+        return httpx.BasicAuth(user, secret.get_secret_value()), {}
+    raise ConfigError(f"the {system} ticket system needs credentials", hint=hint)
 
 
 class HttpApi:

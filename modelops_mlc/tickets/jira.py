@@ -13,12 +13,11 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-import httpx
 
 from modelops_mlc.errors import ConfigError, TicketError, UsageError
 from modelops_mlc.store import open_store
 from modelops_mlc.tickets import links
-from modelops_mlc.tickets._http import HttpApi
+from modelops_mlc.tickets._http import HttpApi, credentials
 from modelops_mlc.tickets.base import (
     Ticket,
     TicketContext,
@@ -92,14 +91,8 @@ class JiraTicketSystem:
     def __init__(self, settings: "Settings") -> None:
         if not settings.jira_url:
             raise ConfigError("the jira ticket system needs MLC_JIRA_URL")
-        headers: dict[str, str] = {}
-        auth: httpx.Auth | None = None
-        if settings.jira_bearer_token is not None:
-            headers["Authorization"] = f"Bearer {settings.jira_bearer_token.get_secret_value()}"
-        elif settings.jira_user and settings.jira_token is not None:
-            auth = httpx.BasicAuth(settings.jira_user, settings.jira_token.get_secret_value())
-        else:
-            raise ConfigError("the jira ticket system needs credentials", hint=_CREDENTIALS_HINT)
+        auth, headers = credentials("jira", bearer=settings.jira_bearer_token, user=settings.jira_user,
+                                    secret=settings.jira_token, hint=_CREDENTIALS_HINT)
         self.settings = settings
         self.store = open_store(settings)
         self.base_url = settings.jira_url.rstrip("/")

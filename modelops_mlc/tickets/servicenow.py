@@ -12,12 +12,11 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
-import httpx
 
 from modelops_mlc.errors import ConfigError, UsageError
 from modelops_mlc.store import open_store
 from modelops_mlc.tickets import links
-from modelops_mlc.tickets._http import HttpApi, TicketNotFound
+from modelops_mlc.tickets._http import HttpApi, TicketNotFound, credentials
 from modelops_mlc.tickets.base import (
     Ticket,
     TicketContext,
@@ -82,14 +81,9 @@ class ServiceNowTicketSystem:
     def __init__(self, settings: "Settings") -> None:
         if not settings.servicenow_url:
             raise ConfigError("the servicenow ticket system needs MLC_SERVICENOW_URL")
-        headers = {"Content-Type": "application/json"}
-        auth: httpx.Auth | None = None
-        if settings.servicenow_token is not None:
-            headers["Authorization"] = f"Bearer {settings.servicenow_token.get_secret_value()}"
-        elif settings.servicenow_user and settings.servicenow_password is not None:
-            auth = httpx.BasicAuth(settings.servicenow_user, settings.servicenow_password.get_secret_value())
-        else:
-            raise ConfigError("the servicenow ticket system needs credentials", hint=_CREDENTIALS_HINT)
+        auth, headers = credentials("servicenow", bearer=settings.servicenow_token, user=settings.servicenow_user,
+                                    secret=settings.servicenow_password, hint=_CREDENTIALS_HINT)
+        headers["Content-Type"] = "application/json"
         self.settings = settings
         self.store = open_store(settings)
         self.base_url = settings.servicenow_url.rstrip("/")
