@@ -127,6 +127,11 @@ def _resources(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
+def _definition(d: Mapping[str, Any], kind: str) -> Definition:
+    return Definition(id=d["id"], key=d["key"], name=d.get("name"), version=d["version"], kind=kind,
+                      resource=d.get("resource"), deployment_id=d.get("deploymentId"))
+
+
 def _engine_message(text: str) -> tuple[str, str | None]:
     """The engine's own message out of what pycamunda kept (a message, or the raw JSON body)."""
     import json
@@ -309,16 +314,15 @@ class EngineClient:
         finally:
             for fh in handles:
                 fh.close()
-        procs = [
-            Definition(id=d.id_, key=d.key, name=d.name, version=d.version, resource=d.resource,
-                       deployment_id=d.deployment_id, kind="process")
-            for d in (result.deployed_process_definitions or {}).values()
-        ]
-        decisions = [
-            Definition(id=d.id_, key=d.key, name=d.name, version=d.version, resource=d.resource,
-                       deployment_id=d.deployment_id, kind="decision")
-            for d in (result.deployed_decision_definitions or {}).values()
-        ]
+        def definitions(found: Mapping[str, Any] | None, kind: str) -> list[Definition]:
+            return [
+                Definition(id=d.id_, key=d.key, name=d.name, version=d.version, resource=d.resource,
+                           deployment_id=d.deployment_id, kind=kind)
+                for d in (found or {}).values()
+            ]
+
+        procs = definitions(result.deployed_process_definitions, "process")
+        decisions = definitions(result.deployed_decision_definitions, "decision")
         created = bool(procs or decisions)
         return DeploymentResult(
             id=result.id_ if created else None,
@@ -334,18 +338,12 @@ class EngineClient:
         params: dict[str, Any] = {"latestVersion": "true", "sortBy": "key", "sortOrder": "asc"}
         if key:
             params["key"] = key
-        return [
-            Definition(id=d["id"], key=d["key"], name=d.get("name"), version=d["version"], kind="process",
-                       resource=d.get("resource"), deployment_id=d.get("deploymentId"))
-            for d in self.request("GET", "/process-definition", params=params)
-        ]
+        return [_definition(d, "process") for d in self.request("GET", "/process-definition", params=params)]
 
     def decision_definitions(self) -> list[Definition]:
-        return [
-            Definition(id=d["id"], key=d["key"], name=d.get("name"), version=d["version"], kind="decision",
-                       resource=d.get("resource"), deployment_id=d.get("deploymentId"))
-            for d in self.request("GET", "/decision-definition", params={"latestVersion": "true"})
-        ]
+        """The latest version of every decision definition."""
+        rows = self.request("GET", "/decision-definition", params={"latestVersion": "true"})
+        return [_definition(d, "decision") for d in rows]
 
     # -- starting and moving processes --------------------------------------------------------
 
