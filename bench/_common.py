@@ -29,14 +29,35 @@ def emit(name: str, figures: dict[str, Any], *, smoke: bool = False) -> dict[str
     return line
 
 
+def _hwm_mib(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 def run_measured(cmd: list[str], *, env: dict[str, str] | None = None) -> tuple[float, float, int]:
-    """Run a command to completion: (wall seconds, peak RSS in MiB of that child, exit code)."""
+    """Run a command to completion: (wall seconds, peak RSS in MiB of that child, exit code).
+
+    The peak is the child's own VmHWM, sampled every 2 ms until it exits: ``ru_maxrss`` from
+    wait4 would fold in the RSS of the parent it was forked from (see bench/_peak.py).
+    """
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
+    peak = 0.0
+    while True:
+        pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        peak = max(peak, _hwm_mib(proc.pid) or 0.0)
+        time.sleep(0.002)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss / 1024, proc.returncode
+    return wall, peak, proc.returncode
 
 
 def summarise(samples: list[float]) -> dict[str, float]:

@@ -49,7 +49,9 @@ def _batches(path: Path, chunk_rows: int, types: dict[str, Any]) -> tuple[Any, I
     import pyarrow.parquet as pq
 
     if file_format(path) == "parquet":
-        pf = pq.ParquetFile(path)
+        # No read-ahead: pyarrow's default pre-buffering grows memory with the file; this keeps it
+        # to about one row group (measured by bench/scoring.py).
+        pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
         return pf.schema_arrow, pf.iter_batches(batch_size=chunk_rows)
     header = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16))
     names = header.schema.names

@@ -1,0 +1,114 @@
+"""The benchmarks still run (smoke sizes) and print their JSON line; RESULTS.md is rendered from
+the lines. Never asserts on timings: only that the figures are there and the peers agree."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import run
+
+ROOT = Path(__file__).resolve().parents[3]
+
+# The benchmarks cheap enough for the test suite, with the figures each must report.
+EXPECTED = {
+    "startup": {"python_pass", "mlc_help", "mlc_signal", "mlc_help_over_floor_s", "mlc_signal_over_floor_s"},
+    "drift": {"tolerance", "peer", "sizes"},
+    "scoring": {"chunk_rows", "sizes", "mlc_peak_growth_mib", "pyfunc_peak_growth_mib"},
+}
+SIZE_KEYS = {
+    "drift": {"rows", "features", "shifted", "mlc_s", "mlc_peak_mib", "bins"},
+    "scoring": {"rows", "mlc_rows_per_s", "mlc_peak_mib", "pyfunc_rows_per_s", "pyfunc_peak_mib"},
+}
+
+
+@pytest.mark.slow
+def test_smoke_run_prints_one_line_per_benchmark(tmp_path: Path) -> None:
+    markdown = tmp_path / "RESULTS.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--only", *EXPECTED, "--markdown", str(markdown)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    by_name = {line["bench"]: line for line in lines}
+    assert sorted(by_name) == sorted(EXPECTED) and len(lines) == len(EXPECTED)
+    for name, keys in EXPECTED.items():
+        line = by_name[name]
+        assert "error" not in line, line["error"]
+        assert line["smoke"] is True and line["cores"] >= 1 and line["date"]
+        assert keys <= line.keys(), keys - line.keys()
+        for size in line.get("sizes", []):
+            assert SIZE_KEYS[name] <= size.keys(), SIZE_KEYS[name] - size.keys()
+
+    for size in by_name["drift"]["sizes"]:
+        if "evidently_s" in size:  # the peer ran: the statistics must agree, the flags must match
+            assert size["agree"] is True and size["same_flags"] is True, size
+        else:
+            assert size["evidently"].startswith("unavailable: "), size
+
+    text = markdown.read_text()  # the newest full result of each where one is saved, else this smoke one
+    for name in EXPECTED:
+        assert f"## {name}" in text and f'"bench": "{name}"' in text
+
+
+def _rec(name: str, date: str, smoke: bool, **figures: object) -> dict[str, object]:
+    return {"bench": name, "date": date, "cores": 2, "smoke": smoke, **figures}
+
+
+def test_choose_prefers_the_newest_full_result_over_smoke_and_errors() -> None:
+    chosen = run.choose([
+        _rec("drift", "2026-01-02", False, x=1),
+        _rec("drift", "2026-01-03", True, x=2),
+        _rec("drift", "2026-01-01", False, x=3),
+        _rec("drift", "2026-01-04", False, error="boom"),
+        _rec("scoring", "2026-01-01", True, x=4),
+    ])
+    assert chosen["drift"]["x"] == 1
+    assert chosen["scoring"]["x"] == 4
+
+
+def test_section_renders_scalars_and_row_tables_and_embeds_the_json() -> None:
+    rec = _rec("scoring", "2026-01-01", False, chunk_rows=50_000, nested={"a": 1.5},
+               sizes=[{"rows": 10, "mlc_peak_mib": 1.0}, {"rows": 20, "pyfunc_peak_mib": 2.0}])
+    text = run.section("scoring", rec)
+    assert "| chunk_rows | 50,000 |" in text
+    assert "| nested.a | 1.5 |" in text
+    assert "| rows | mlc_peak_mib | pyfunc_peak_mib |" in text
+    assert "| 20 | – | 2 |" in text
+    assert "full size" in text
+    assert json.loads(run._JSON_MARK.search(text).group(1)) == rec
+
+
+def test_markdown_keeps_figures_of_benchmarks_not_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run, "RESULTS", tmp_path / "results")  # no saved results: only the old file
+    markdown = tmp_path / "RESULTS.md"
+    run.write_markdown(markdown, [_rec("drift", "2026-01-01", False, tolerance=1e-6)])
+    run.write_markdown(markdown, [_rec("scoring", "2026-01-02", True, chunk_rows=7)])
+    text = markdown.read_text()
+    assert "| tolerance | 1e-06 |" in text and "| chunk_rows | 7 |" in text
+    assert "## lifecycle" in text and "## step_latency" in text  # every benchmark has a section
+
+
+def test_a_failed_rerun_is_shown_beside_the_previous_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run, "RESULTS", tmp_path / "results")
+    markdown = tmp_path / "RESULTS.md"
+    run.write_markdown(markdown, [_rec("drift", "2026-01-01", False, tolerance=1e-6)])
+    run.write_markdown(markdown, [_rec("drift", "2026-01-02", False, error="exit code 1: boom")])
+    text = markdown.read_text()
+    assert "| tolerance | 1e-06 |" in text and "failed:** exit code 1: boom" in text
+
+
+def test_hand_written_notes_survive_regeneration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run, "RESULTS", tmp_path / "results")
+    markdown = tmp_path / "RESULTS.md"
+    run.write_markdown(markdown, [_rec("drift", "2026-01-01", False, tolerance=1e-6)])
+    text = markdown.read_text().replace("<!-- notes -->\n", "<!-- notes -->\n## Findings\n\nWhy X is slow.\n")
+    markdown.write_text(text)
+    run.write_markdown(markdown, [_rec("scoring", "2026-01-02", False, chunk_rows=7)])
+    again = markdown.read_text()
+    assert again.count("Why X is slow.") == 1 and "| chunk_rows | 7 |" in again
