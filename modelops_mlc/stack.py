@@ -208,7 +208,8 @@ class Stack:
         eng = self.engine.status() if self._engine_is_local() else None
         if eng is not None:
             first = PartStatus("engine", eng.running, eng.answering, eng.pid,
-                               f"{eng.url} (Camunda {eng.version})" if eng.answering else (eng.note or "not answering"),
+                               f"{eng.url} (Camunda {eng.version})" if eng.answering
+                               else (eng.note or ("not answering" if eng.running else "not running")),
                                eng.log)
         else:
             from modelops_mlc.engine import EngineClient
