@@ -1,7 +1,9 @@
 """Topic ``run-test``: the metrics test of a version on its TEST_DATA (or INPUT_FILE).
 
 The metrics become Double variables under the contract's names, the inputs of the
-``mlc-test-criteria`` decision the process evaluates next.
+``mlc-test-criteria`` decision the process evaluates next. The evaluation run gets the metrics,
+params and tags but not MLflow's plots, most of a classifier's test time (``mlc model test`` still
+draws them).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def run_test(ctx: TaskContext) -> dict[str, Any]:
 
     with job_errors():
         result = metrics_test(Registry(ctx.settings), model_spec(ctx), data_path=ctx.get(INPUT_FILE),
-                              output_path=ctx.get(OUTPUT_FILE))
+                              output_path=ctx.get(OUTPUT_FILE), plots=False)
     metrics = {name: value for name, raw in result.metrics.items() if (value := finite(raw)) is not None}
     variables: dict[str, Any] = {
         TASK_TYPE: result.task_type,

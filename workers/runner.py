@@ -75,6 +75,7 @@ __all__ = ["Outcome", "Worker", "WorkerOptions", "WorkerSummary", "call_handler"
 log = logging.getLogger(__name__)
 
 _MAX_ERROR_MESSAGE = 600  # the engine keeps errorMessage in a bounded column; details hold the rest
+_POOL_MODEL_CACHE = 8  # loaded pyfunc models each pool process keeps (LRU), see Registry.load_pyfunc
 
 
 def default_worker_id() -> str:
@@ -190,6 +191,9 @@ def _init_pool_process(log_format: str | None, level: int, worker_pid: int) -> N
     running on that the engine hands to another worker once the lock expires; the pool's own
     machinery does not notice (the forkserver is their parent, and it waits for them)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from modelops_mlc.registry.client import set_model_cache_size
+
+    set_model_cache_size(_POOL_MODEL_CACHE)  # versions are immutable: reload a model per task no more
     if log_format:
         from workers.logfmt import configure
 

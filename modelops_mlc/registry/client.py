@@ -17,6 +17,7 @@ import os
 import re
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
     from modelops_mlc.config import Settings
 
-__all__ = ["Registry", "parse_model_id", "sha256_file"]
+__all__ = ["Registry", "parse_model_id", "set_model_cache_size", "sha256_file"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,28 @@ _ROLE_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _REMOTE_SCHEMES = ("s3://", "gs://", "wasbs://", "abfss://", "hdfs://", "http://", "https://", "dbfs:/",
                    "mlflow-artifacts:/", "runs:/", "models:/")
 _uri_lock = threading.RLock()
+
+# Process-wide caches of immutable version data, keyed by (tracking URI, name, version, source,
+# created): a version deleted and registered again under the same number has another source or
+# creation time, so it never hits a stale entry. Aliases are resolved before any lookup here.
+_meta_cache: dict[tuple[Any, ...], tuple[list[str], dict[str, Any] | None]] = {}
+_META_CACHE_MAX = 256
+_model_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_model_cache_size = 0  # loaded pyfunc models kept per process; 0 (the default) keeps none
+_model_cache_lock = threading.Lock()
+
+
+def set_model_cache_size(size: int) -> None:
+    """Keep up to ``size`` loaded pyfunc models per process (LRU; 0 turns the cache off).
+
+    Meant for long-lived processes that load the same versions again and again, such as the
+    worker's process-pool processes; the models are shared, so callers must not mutate them.
+    """
+    global _model_cache_size
+    with _model_cache_lock:
+        _model_cache_size = max(int(size), 0)
+        while len(_model_cache) > _model_cache_size:
+            _model_cache.popitem(last=False)
 
 
 def parse_model_id(model_id: str) -> tuple[str, int | None, str | None]:
@@ -134,7 +157,6 @@ class Registry:
         self.experiment_name = experiment
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
-        self._info_cache: dict[tuple[str, int], tuple[list[str], dict[str, Any] | None]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable for process pools: the MLflow client is rebuilt on the other side."""
@@ -282,23 +304,27 @@ class Registry:
     def _mv(self, ref: ModelRef) -> Any:
         return self.client.get_model_version(ref.name, str(ref.version))
 
-    def _model_meta(self, name: str, version: int, source: str | None) -> tuple[list[str], dict[str, Any] | None]:
-        """Flavors and signature from the version's MLmodel file (cached: versions are immutable)."""
-        key = (name, version)
-        if key not in self._info_cache:
-            flavors: list[str] = []
-            signature = None
-            try:
-                from mlflow.models import get_model_info
+    def _model_meta(self, name: str, version: int, source: str | None,
+                    created: int | None = None) -> tuple[list[str], dict[str, Any] | None]:
+        """Flavors and signature from the version's MLmodel file (cached per process: versions
+        are immutable; an unreadable MLmodel is not cached, so it is retried next time)."""
+        key = (self.tracking_uri, name, version, source, created)
+        found = _meta_cache.get(key)
+        if found is not None:
+            return found
+        try:
+            from mlflow.models import get_model_info
 
-                with self.mlflow_context():
-                    info = get_model_info(f"models:/{name}/{version}")
-                flavors = sorted(info.flavors)
-                signature = _signature_dict(info.signature)
-            except Exception as exc:  # an unreadable model still shows its registry record
-                log.warning("cannot read MLmodel of %s/%s from %s: %s", name, version, source, _first_line(exc))
-            self._info_cache[key] = (flavors, signature)
-        return self._info_cache[key]
+            with self.mlflow_context():
+                info = get_model_info(f"models:/{name}/{version}")
+        except Exception as exc:  # an unreadable model still shows its registry record
+            log.warning("cannot read MLmodel of %s/%s from %s: %s", name, version, source, _first_line(exc))
+            return [], None
+        result = (sorted(info.flavors), _signature_dict(info.signature))
+        if len(_meta_cache) >= _META_CACHE_MAX:
+            _meta_cache.clear()
+        _meta_cache[key] = result
+        return result
 
     def _info(self, mv: Any, *, meta: bool = True, aliases: list[str] | None = None) -> ModelVersionInfo:
         tags = dict(mv.tags or {})
@@ -317,7 +343,8 @@ class Registry:
                     test_results = None
         visible = {k: v for k, v in tags.items() if not k.startswith(_HIDDEN_TAG_PREFIXES)}
         version = int(mv.version)
-        flavors, signature = self._model_meta(mv.name, version, mv.source) if meta else ([], None)
+        flavors, signature = (self._model_meta(mv.name, version, mv.source, mv.creation_timestamp) if meta
+                              else ([], None))
         return ModelVersionInfo(
             name=mv.name,
             version=version,
@@ -642,17 +669,45 @@ class Registry:
 
     # ------------------------------------------------------------------ load, snapshot, results
 
-    def load_pyfunc(self, model_id: str | ModelRef) -> Any:
-        """The version as an MLflow pyfunc model."""
+    def load_pyfunc(self, model_id: str | ModelRef | ModelVersionInfo) -> Any:
+        """The version as an MLflow pyfunc model.
+
+        With the process's model cache on (:func:`set_model_cache_size`) a version loaded before
+        is returned from it; pass the ``ModelVersionInfo`` at hand to spare the registry lookup
+        that builds the cache key.
+        """
         import mlflow.pyfunc
 
-        ref = model_id if isinstance(model_id, ModelRef) else self.resolve(model_id)
+        if isinstance(model_id, ModelVersionInfo):
+            ref = model_id.ref
+            identity: tuple[Any, ...] | None = (model_id.source, model_id.created_at)
+        else:
+            ref = model_id if isinstance(model_id, ModelRef) else self.resolve(model_id)
+            identity = None
+        key = None
+        if _model_cache_size:
+            if identity is None:
+                mv = self._mv(ref)
+                identity = (mv.source, _ts(mv.creation_timestamp))
+            key = (self.tracking_uri, ref.name, ref.version, *identity)
+            with _model_cache_lock:
+                if key in _model_cache:
+                    _model_cache.move_to_end(key)
+                    return _model_cache[key]
         try:
             with self.mlflow_context(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return mlflow.pyfunc.load_model(ref.uri)
+                model = mlflow.pyfunc.load_model(ref.uri)
         except Exception as exc:
             raise RegistryError(f"cannot load model {ref}: {_first_line(exc)}") from exc
+        if key is not None:
+            with _model_cache_lock:
+                if _model_cache_size:
+                    _model_cache[key] = model
+                    _model_cache.move_to_end(key)
+                    while len(_model_cache) > _model_cache_size:
+                        _model_cache.popitem(last=False)
+        return model
 
     def load_sklearn(self, model_id: str | ModelRef) -> Any:
         """The version's scikit-learn object (RegistryError when it has no sklearn flavor)."""
