@@ -48,6 +48,10 @@ bench-peers:
 	    $(BENCH_VENV)/bin/pip install -q -r $(BENCH_VENV)/requirements.txt && touch $(BENCH_VENV)/.installed ) \
 	  || echo "bench: cannot set up $(BENCH_VENV); the drift benchmark will report Evidently unavailable"; \
 	fi
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix bench/js --no-audit --no-fund --loglevel=error \
+	  || echo "bench: npm ci failed in bench/js; worker_throughput will report the JS client unavailable"; \
+	else echo "bench: npm not found; worker_throughput will report the JS client unavailable"; fi
 
 bench: setup engine bench-peers
 	$(BENCH_ENV) $(BIN)/python -m bench.run

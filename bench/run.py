@@ -38,7 +38,7 @@ MARKDOWN = BENCH / "RESULTS.md"
 # name -> (needs an engine, extra smoke arguments when the benchmark has no --smoke of its own)
 BENCHMARKS: dict[str, tuple[bool, list[str]]] = {
     "startup": (False, []),
-    "worker_throughput": (True, ["--tasks", "20"]),
+    "worker_throughput": (True, ["--smoke"]),
     "step_latency": (True, []),
     "serving": (False, []),
     "drift": (False, []),

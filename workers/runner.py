@@ -1,10 +1,14 @@
 """The external-task worker daemon: one asyncio loop, exact concurrency slots, graceful stop.
 
 Built on camunda-external-task-client-python3 (4.5) as follows. bench/worker_throughput.py
-drains 200 one-task instances against the real engine, concurrency 8, 20 ms of I/O per task, on
-2 busy shared cores (three runs): this runner 77-137 tasks/s (71-102, two runs, with every outcome
-recorded for replay, as the built-in topics run), the library's async worker 12-16.5 tasks/s,
-its sync worker 32-35 tasks/s: 2.4-3.9x the sync worker, 5.9-8.3x the async one.
+drains no-op one-task instances on the real engine, concurrency 8, every contender warmed up and
+run in rotating rounds (bench/RESULTS.md, run of 2026-11-23 on 2 shared cores, median tasks/s):
+this runner 151, the library's async worker 14 (default or tuned), its sync worker 88 (default)
+and 212 (tuned: 100 tasks a fetch, one at a time), Camunda's JS client 26 (default) and 240
+(tuned), a bare httpx fetch-and-complete loop (the bound) 224. The tuned sync worker is fast only
+on no-op tasks: it runs a fetch's tasks one after another, so real work serialises (below). This
+runner is 11x the async worker, 0.67 of the bound and 0.63 of the tuned JS client; why it trails
+those two is not profiled yet.
 
 * its **sync** ``ExternalTaskWorker`` runs the tasks of a fetch one after another, catches
   ``BaseException`` around fetch-and-execute (so Ctrl-C is swallowed) and then sleeps 300 s
