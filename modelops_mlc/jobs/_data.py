@@ -13,6 +13,8 @@ from modelops_mlc.registry.client import sha256_file
 if TYPE_CHECKING:
     import pandas as pd
 
+    from modelops_mlc.registry import ModelVersionInfo, Registry
+
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 
 
@@ -78,3 +80,19 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return value
+
+
+def role_data(registry: "Registry", info: "ModelVersionInfo", role: str, given: str | os.PathLike[str] | None,
+              *, what: str, given_as: str) -> tuple[Path, DataRef]:
+    """The file a job reads: ``given`` when set, else the version's ``role`` asset (MissingDataError if none)."""
+    if given is not None:
+        path = require_file(given, what)
+        return path, data_ref(path, role=role)
+    asset = info.assets.get(role)
+    if asset is None:
+        raise MissingDataError(f"model {info.model_id} has no {role} asset and no {given_as} was given")
+    path = registry.asset_path(info, role)
+    if path is None or not path.is_file():
+        raise MissingDataError(f"{role} of {info.model_id} not found: {asset.uri}")
+    return path, DataRef(uri=asset.uri, sha256=asset.sha256, role=role)
+

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops_mlc.errors import JobError, MissingDataError, MlcError
-from modelops_mlc.jobs._data import data_ref, first_line, jsonable, read_frame, require_file, write_frame
+from modelops_mlc.jobs._data import data_ref, first_line, jsonable, read_frame, require_file, role_data, write_frame
 from modelops_mlc.jobs.results import CompareResult, DataRef, MetricComparison, TestResult
 from modelops_mlc.registry import ModelVersionInfo, Registry
 
@@ -90,16 +90,7 @@ def _evaluators(task_type: str, plots: bool) -> tuple[list[str], dict[str, Any]]
 
 
 def _test_data(registry: Registry, info: ModelVersionInfo, data_path: str | Path | None) -> tuple[Path, DataRef]:
-    if data_path is not None:
-        path = require_file(data_path, "test data")
-        return path, data_ref(path, role="TEST_DATA")
-    asset = info.assets.get("TEST_DATA")
-    if asset is None:
-        raise MissingDataError(f"model {info.model_id} has no TEST_DATA asset and no input file was given")
-    path = registry.asset_path(info, "TEST_DATA")
-    if path is None or not path.is_file():
-        raise MissingDataError(f"TEST_DATA of {info.model_id} not found: {asset.uri}")
-    return path, DataRef(uri=asset.uri, sha256=asset.sha256, role="TEST_DATA")
+    return role_data(registry, info, "TEST_DATA", data_path, what="test data", given_as="input file")
 
 
 def _features(info: ModelVersionInfo, df: pd.DataFrame, target: str) -> list[str]:

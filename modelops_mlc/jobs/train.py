@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modelops_mlc.errors import JobError, MissingDataError, MlcError, UsageError
-from modelops_mlc.jobs._data import data_ref, first_line, read_frame, require_file
+from modelops_mlc.errors import JobError, MlcError, UsageError
+from modelops_mlc.jobs._data import first_line, read_frame, role_data
 from modelops_mlc.jobs.results import DataRef, TrainResult
 from modelops_mlc.registry import ModelRef, ModelVersionInfo, Registry
 from modelops_mlc.registry.client import log_sklearn_model
@@ -94,16 +94,7 @@ def _flat_params(estimator: Any) -> dict[str, str]:
 
 
 def _training_data(registry: Registry, parent: ModelVersionInfo, training_data: str | Path | None) -> tuple[Path, DataRef]:
-    if training_data is not None:
-        path = require_file(training_data, "training data")
-        return path, data_ref(path, role="TRAINING_DATA")
-    asset = parent.assets.get("TRAINING_DATA")
-    if asset is None:
-        raise MissingDataError(f"model {parent.model_id} has no TRAINING_DATA asset and no training data was given")
-    path = registry.asset_path(parent, "TRAINING_DATA")
-    if path is None or not path.is_file():
-        raise MissingDataError(f"TRAINING_DATA of {parent.model_id} not found: {asset.uri}")
-    return path, DataRef(uri=asset.uri, sha256=asset.sha256, role="TRAINING_DATA")
+    return role_data(registry, parent, "TRAINING_DATA", training_data, what="training data", given_as="training data")
 
 
 def train(
