@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +16,10 @@ from modelops_mlc.store import Store, utcnow
 from modelops_mlc.tickets.base import Ticket, TicketContext, TicketSystemUnavailable
 from modelops_mlc.tickets.models import TicketLinkRow, as_utc
 
-__all__ = ["Claim", "claim", "finish_claim", "finish_claim_in", "link_for", "release_claim"]
+__all__ = ["Claim", "claim", "existing_ticket", "finish_claim", "finish_claim_in", "link_for", "release_claim"]
+
+if TYPE_CHECKING:
+    from modelops_mlc.config import Settings
 
 # A claim older than this is taken over: the creator died between claiming and recording.
 STALE_CLAIM = dt.timedelta(minutes=2)
@@ -28,6 +32,14 @@ class Claim:
     link_id: int | None = None
     existing: tuple[str, str] | None = None  # (system, key)
     taken_over: bool = False
+
+
+def existing_ticket(settings: "Settings", existing: tuple[str, str]) -> Ticket:
+    """The ticket a claim found already created (``Claim.existing``), read from its own system."""
+    from modelops_mlc.tickets import get_ticket_system
+
+    system, key = existing
+    return get_ticket_system(settings, system).get(key)
 
 
 def claim(store: Store, system: str, dedupe_key: str | None) -> Claim:

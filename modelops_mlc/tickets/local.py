@@ -46,7 +46,7 @@ class LocalTicketSystem:
         context = context.with_cockpit(self.settings.engine_url)
         found = links.claim(self.store, self.name, dedupe_key)
         if found.existing:
-            return _existing(self.settings, *found.existing)
+            return links.existing_ticket(self.settings, found.existing)
         assert found.link_id is not None
         all_labels = standard_labels(labels, context)
         try:
@@ -153,9 +153,3 @@ class LocalTicketSystem:
             updated_at=as_utc(row.updated_at),
             history=history,
         )
-
-
-def _existing(settings: "Settings", system: str, key: str) -> Ticket:
-    from modelops_mlc.tickets import get_ticket_system
-
-    return get_ticket_system(settings, system).get(key)

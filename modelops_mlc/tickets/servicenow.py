@@ -102,9 +102,7 @@ class ServiceNowTicketSystem:
         context = context.with_cockpit(self.settings.engine_url)
         found = links.claim(self.store, self.name, dedupe_key)
         if found.existing:
-            from modelops_mlc.tickets import get_ticket_system
-
-            return get_ticket_system(self.settings, found.existing[0]).get(found.existing[1])
+            return links.existing_ticket(self.settings, found.existing)
         assert found.link_id is not None
         try:
             record = None
