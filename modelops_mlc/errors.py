@@ -18,7 +18,8 @@
     └── TaskFailed                a worker handler's technical failure, retried by the engine
 
 The CLI maps these to exit codes (``exit_code``); foreign exceptions are converted at the
-boundary that meets them, with ``raise ... from``.
+boundary that meets them, with ``raise ... from``, and ``first_line`` makes any error's text
+fit for such a one-line message.
 """
 
 from __future__ import annotations
@@ -44,7 +45,30 @@ __all__ = [
     "TaskFailed",
     "TicketError",
     "UsageError",
+    "first_line",
 ]
+
+
+def first_line(error: BaseException | str, limit: int | None = None, *, typed: bool = False) -> str:
+    """The first non-blank line of an error's message, for a one-line report.
+
+    An exception's ``message`` attribute (MlcError, MlflowException) is preferred to ``str(exc)``;
+    an exception with no text gives its type name, empty text gives "". ``typed`` puts the
+    exception's type name in front ("KeyError: 'x'"). With ``limit`` the line is cut to at most
+    that many characters, ending in "...".
+    """
+    if isinstance(error, BaseException):
+        name = type(error).__name__
+        text = str(getattr(error, "message", None) or error).strip()
+        line = text.splitlines()[0].strip() if text else name
+        if typed and text:
+            line = f"{name}: {line}"
+    else:
+        text = str(error).strip()
+        line = text.splitlines()[0].strip() if text else ""
+    if limit is not None and len(line) > limit:
+        line = line[: limit - 3] + "..." if limit > 3 else line[:limit]
+    return line
 
 
 class MlcError(Exception):
