@@ -22,7 +22,7 @@ from modelops_mlc.cli.commands import runtime as runtime_cmds
 from modelops_mlc.cli.commands import deployment as deployment_cmds
 from modelops_mlc.cli.commands import manifest as manifest_cmds
 from modelops_mlc.cli.commands import model as model_cmds
-from modelops_mlc.errors import MlcError
+from modelops_mlc.errors import MlcError, first_line
 
 app = typer.Typer(
     name="mlc",
@@ -83,7 +83,7 @@ def main() -> None:
         if os.environ.get("MLC_DEBUG"):
             raise
         _common.err.print(
-            f"[bold red]internal error:[/] {_common.escape(type(exc).__name__)}: {_common.escape(str(exc).splitlines()[0] if str(exc) else '')}"
+            f"[bold red]internal error:[/] {_common.escape(first_line(exc, typed=True))}"
         )
         _common.err.print("[dim]hint: set MLC_DEBUG=1 to see the traceback[/]")
         sys.exit(70)

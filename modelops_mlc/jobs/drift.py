@@ -17,8 +17,8 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from modelops_mlc.errors import JobError, UsageError
-from modelops_mlc.jobs._data import data_ref, file_format, first_line, require_file
+from modelops_mlc.errors import JobError, UsageError, first_line
+from modelops_mlc.jobs._data import data_ref, file_format, require_file
 from modelops_mlc.jobs.results import DataRef, DriftResult, FeatureDrift
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from modelops_mlc.errors import JobError, MlcError
-from modelops_mlc.jobs._data import data_ref, file_format, first_line, require_file
+from modelops_mlc.errors import JobError, MlcError, first_line
+from modelops_mlc.jobs._data import data_ref, file_format, require_file
 from modelops_mlc.jobs.results import DataRef, ScoreResult
 from modelops_mlc.registry import Registry
 from modelops_mlc.registry.client import sha256_file

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modelops_mlc.errors import JobError, MlcError, UsageError
-from modelops_mlc.jobs._data import first_line, read_frame, role_data
+from modelops_mlc.errors import JobError, MlcError, UsageError, first_line
+from modelops_mlc.jobs._data import read_frame, role_data
 from modelops_mlc.jobs.results import DataRef, TrainResult
 from modelops_mlc.registry import ModelRef, ModelVersionInfo, Registry
 from modelops_mlc.registry.client import log_sklearn_model
@@ -162,7 +162,7 @@ def train(
         except MlcError:
             raise
         except Exception as exc:
-            raise JobError(f"training entrypoint {spec} failed: {type(exc).__name__}: {first_line(exc)}") from exc
+            raise JobError(f"training entrypoint {spec} failed: {first_line(exc, typed=True)}") from exc
         metrics: dict[str, float] = {}
         extra_params: dict[str, Any] = {}
         estimator = produced

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from modelops_mlc.errors import ConfigError, MlcError
+from modelops_mlc.errors import ConfigError, MlcError, first_line
 
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
@@ -50,7 +50,7 @@ class Store:
             s.commit()
         except SQLAlchemyError as exc:
             s.rollback()
-            raise MlcError(f"MLC store error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
+            raise MlcError(f"MLC store error: {first_line(exc, typed=True)}") from exc
         except BaseException:
             s.rollback()
             raise
@@ -100,7 +100,7 @@ def open_store(settings: "Settings") -> Store:
             if "already exists" in str(exc) and attempt < 5:
                 time.sleep(0.1 * (attempt + 1))
                 continue
-            raise MlcError(f"cannot initialise MLC store {url!r}: {str(exc).splitlines()[0]}") from exc
+            raise MlcError(f"cannot initialise MLC store {url!r}: {first_line(exc)}") from exc
     store = Store(engine)
     _STORES[url] = store
     return store

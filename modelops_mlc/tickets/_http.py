@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from modelops_mlc.errors import TicketError
+from modelops_mlc.errors import TicketError, first_line
 from modelops_mlc.tickets.base import TicketSystemUnavailable
 from modelops_mlc.tickets.template import redact
 
@@ -109,8 +109,7 @@ class HttpApi:
         try:
             body = response.json()
         except ValueError:
-            lines = (response.text or "").strip().splitlines()
-            return lines[0][:300] if lines else response.reason_phrase
+            return first_line(response.text or "", 300) or response.reason_phrase
         if isinstance(body, dict):
             parts: list[str] = []
             parts += [str(m) for m in body.get("errorMessages") or []]
