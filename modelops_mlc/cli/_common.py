@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelops_mlc.errors import MlcError, UsageError
+from modelops_mlc.serialize import json_safe
 
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
@@ -86,18 +87,8 @@ def parse_pairs(pairs: Iterable[str] | None, *, what: str = "--var", typed: bool
     return result
 
 
-def _jsonable(obj: Any) -> Any:
-    if hasattr(obj, "model_dump"):  # pydantic models, without importing pydantic at start-up
-        return obj.model_dump(mode="json")
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(o) for o in obj]
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    return obj
-
-
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(_jsonable(obj), indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(json_safe(obj), indent=2) + "\n")
 
 
 _ISO_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?([+-]\d{2}:?\d{2}|Z)?$")
@@ -131,7 +122,7 @@ def render(
     if as_json:
         print_json(rows)
         return
-    data = _jsonable(rows)
+    data = json_safe(rows)
     if isinstance(data, dict):
         table = Table(show_header=False, title=title, box=None)
         table.add_column(style="bold cyan")

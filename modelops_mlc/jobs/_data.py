@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from modelops_mlc.errors import JobError, MissingDataError
+from modelops_mlc.errors import JobError, MissingDataError, first_line
 from modelops_mlc.jobs.results import DataRef
 from modelops_mlc.registry.client import sha256_file
+from modelops_mlc.serialize import json_safe as jsonable  # noqa: F401  (jobs/evaluate.py imports it from here)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +43,7 @@ def read_frame(path: Path, what: str = "data") -> pd.DataFrame:
             return pd.read_parquet(path)
         return pd.read_csv(path)
     except Exception as exc:
-        raise JobError(f"cannot read {what} {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+        raise JobError(f"cannot read {what} {path}: {first_line(exc)}") from exc
 
 
 def write_frame(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -64,22 +65,6 @@ def data_ref(path: str | os.PathLike[str], *, role: str | None = None, rows: int
     p = Path(path)
     return DataRef(uri=uri or str(p.resolve()), sha256=sha256 or (sha256_file(p) if p.is_file() else None),
                    role=role, rows=rows)
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "message", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def jsonable(value: Any) -> Any:
-    """numpy scalars and arrays to plain Python, for results and tags."""
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
 
 
 def role_data(registry: "Registry", info: "ModelVersionInfo", role: str, given: str | os.PathLike[str] | None,

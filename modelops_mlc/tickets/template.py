@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
+from modelops_mlc.serialize import json_safe
 from modelops_mlc.tickets.base import TicketContext
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, default=str)
+        return json.dumps(json_safe(value), sort_keys=True)
     return str(value)
 
 
