@@ -16,22 +16,23 @@ import logging
 import os
 import re
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops_mlc.errors import ModelNotFoundError, NotFoundError, RegistryError, UsageError
+from modelops_mlc.errors import ModelNotFoundError, NotFoundError, RegistryError, UsageError, first_line
+from modelops_mlc.registry.quiet import quiet_mlflow
 from modelops_mlc.registry.types import AssetInfo, ModelRef, ModelVersionInfo, RegisteredModelInfo
+from modelops_mlc.serialize import json_safe
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from modelops_mlc.config import Settings
 
-__all__ = ["Registry", "parse_model_id", "set_model_cache_size", "sha256_file"]
+__all__ = ["Registry", "parse_model_id", "set_model_cache_size", "sha256_file", "signature_dict"]
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +117,12 @@ def _tag_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)
+        return json.dumps(json_safe(value))
     return str(value)
 
 
-def _signature_dict(signature: Any) -> dict[str, Any] | None:
+def signature_dict(signature: Any) -> dict[str, Any] | None:
+    """An MLflow ModelSignature as a plain dict (inputs, outputs, params as lists); None for none."""
     if signature is None:
         return None
     raw = signature.to_dict()
@@ -133,11 +135,6 @@ def _signature_dict(signature: Any) -> dict[str, Any] | None:
                 pass
         result[key] = value
     return result
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "message", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _error_code(exc: BaseException) -> str | None:
@@ -178,7 +175,7 @@ class Registry:
             try:
                 self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
             except Exception as exc:
-                raise RegistryError(f"cannot open the MLflow registry at {self.tracking_uri}: {_first_line(exc)}") from exc
+                raise RegistryError(f"cannot open the MLflow registry at {self.tracking_uri}: {first_line(exc)}") from exc
         return self._client
 
     @property
@@ -224,7 +221,7 @@ class Registry:
                 except Exception as exc:
                     exp = self.client.get_experiment_by_name(self.experiment_name)  # lost a creation race
                     if exp is None:
-                        raise RegistryError(f"cannot create MLflow experiment {self.experiment_name!r}: {_first_line(exc)}") from exc
+                        raise RegistryError(f"cannot create MLflow experiment {self.experiment_name!r}: {first_line(exc)}") from exc
                     self._experiment_id = exp.experiment_id
         return self._experiment_id
 
@@ -252,7 +249,7 @@ class Registry:
         except MlflowException as exc:
             if _error_code(exc) == "RESOURCE_DOES_NOT_EXIST":
                 raise ModelNotFoundError(f"model {name!r} not found in the registry") from None
-            raise RegistryError(f"registry lookup of {name!r} failed: {_first_line(exc)}") from exc
+            raise RegistryError(f"registry lookup of {name!r} failed: {first_line(exc)}") from exc
 
     def _latest_version(self, name: str) -> int | None:
         from mlflow.exceptions import MlflowException
@@ -262,7 +259,7 @@ class Registry:
                 f"name='{_quote(name)}'", order_by=["version_number DESC"], max_results=1
             )
         except MlflowException as exc:
-            raise RegistryError(f"registry lookup of {name!r} failed: {_first_line(exc)}") from exc
+            raise RegistryError(f"registry lookup of {name!r} failed: {first_line(exc)}") from exc
         return int(found[0].version) if found else None
 
     def resolve(self, model_id: str) -> ModelRef:
@@ -289,7 +286,7 @@ class Registry:
             self.client.get_model_version(name, str(version))
         except MlflowException as exc:
             if _error_code(exc) != "RESOURCE_DOES_NOT_EXIST":
-                raise RegistryError(f"registry lookup of {name}/{version} failed: {_first_line(exc)}") from exc
+                raise RegistryError(f"registry lookup of {name}/{version} failed: {first_line(exc)}") from exc
             self._raise_not_found(name)
             latest = self._latest_version(name)
             have = f" (latest is {latest})" if latest else " (it has no versions)"
@@ -318,9 +315,9 @@ class Registry:
             with self.mlflow_context():
                 info = get_model_info(f"models:/{name}/{version}")
         except Exception as exc:  # an unreadable model still shows its registry record
-            log.warning("cannot read MLmodel of %s/%s from %s: %s", name, version, source, _first_line(exc))
+            log.warning("cannot read MLmodel of %s/%s from %s: %s", name, version, source, first_line(exc))
             return [], None
-        result = (sorted(info.flavors), _signature_dict(info.signature))
+        result = (sorted(info.flavors), signature_dict(info.signature))
         if len(_meta_cache) >= _META_CACHE_MAX:
             _meta_cache.clear()
         _meta_cache[key] = result
@@ -407,7 +404,7 @@ class Registry:
                 if not token:
                     break
         except MlflowException as exc:
-            raise RegistryError(f"cannot list models: {_first_line(exc)}") from exc
+            raise RegistryError(f"cannot list models: {first_line(exc)}") from exc
         return sorted(models, key=lambda m: m.name)
 
     # ------------------------------------------------------------------ register
@@ -447,7 +444,7 @@ class Registry:
                     self.client.log_model_artifacts(logged.model_id, str(model_dir))
                     mlflow.finalize_logged_model(logged.model_id, mlflow.entities.LoggedModelStatus.READY)
                 except MlflowException as exc:
-                    raise RegistryError(f"cannot store the model from {model_dir}: {_first_line(exc)}") from exc
+                    raise RegistryError(f"cannot store the model from {model_dir}: {first_line(exc)}") from exc
             source = f"models:/{logged.model_id}"
         elif estimator is not None:
             source = self._log_estimator(name, estimator, input_example, artifact_path)
@@ -456,10 +453,10 @@ class Registry:
             source = self._run_model_source(run_id, artifact_path)
         try:
             # register_model prints "Successfully registered ..." on stderr; our caller reports instead
-            with self.mlflow_context(), _quiet_mlflow(), contextlib.redirect_stderr(io.StringIO()):
+            with self.mlflow_context(), quiet_mlflow(), contextlib.redirect_stderr(io.StringIO()):
                 mv = mlflow.register_model(source, name, await_registration_for=0)
         except MlflowException as exc:
-            raise RegistryError(f"cannot register {name!r} from {source}: {_first_line(exc)}") from exc
+            raise RegistryError(f"cannot register {name!r} from {source}: {first_line(exc)}") from exc
         ref = ModelRef(name=name, version=int(mv.version))
         if description:
             self.client.update_model_version(name, str(ref.version), description=description)
@@ -483,7 +480,7 @@ class Registry:
         except MlflowException as exc:
             if _error_code(exc) == "RESOURCE_DOES_NOT_EXIST":
                 raise NotFoundError(f"MLflow run {run_id!r} not found") from None
-            raise RegistryError(f"cannot read MLflow run {run_id!r}: {_first_line(exc)}") from exc
+            raise RegistryError(f"cannot read MLflow run {run_id!r}: {first_line(exc)}") from exc
         try:
             logged = self.client.search_logged_models(
                 experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
@@ -520,7 +517,7 @@ class Registry:
 
             model = Model.load(str(mlmodel))
         except Exception as exc:
-            raise RegistryError(f"unreadable MLmodel file in {path}: {_first_line(exc)}") from exc
+            raise RegistryError(f"unreadable MLmodel file in {path}: {first_line(exc)}") from exc
         if not model.flavors:
             raise RegistryError(f"MLmodel in {path} declares no flavors")
         return path
@@ -565,7 +562,7 @@ class Registry:
                         self.client.set_registered_model_alias(name, alias, str(before[alias]))
                     else:
                         self.client.delete_registered_model_alias(name, alias)
-            raise RegistryError(f"cannot move aliases of {name!r}: {_first_line(exc)}") from exc
+            raise RegistryError(f"cannot move aliases of {name!r}: {first_line(exc)}") from exc
         return self._aliases(name)
 
     def delete_alias(self, name: str, alias: str) -> None:
@@ -631,7 +628,7 @@ class Registry:
                     self.client.log_artifact(run_id, str(path), artifact_dir)
                     base = self.client.get_run(run_id).info.artifact_uri.rstrip("/")
                 except Exception as exc:
-                    raise RegistryError(f"cannot store asset {role} of {ref}: {_first_line(exc)}") from exc
+                    raise RegistryError(f"cannot store asset {role} of {ref}: {first_line(exc)}") from exc
                 asset = AssetInfo(uri=f"{base}/{artifact_dir}/{path.name}", sha256=digest, copied=True, size=size,
                                   added_at=now)
         self.client.set_model_version_tag(ref.name, str(ref.version), ASSET_TAG_PREFIX + role,
@@ -660,7 +657,7 @@ class Registry:
                     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=asset.uri, dst_path=str(dest)))
             except Exception as exc:
                 raise RegistryError(f"cannot download asset {role} of {info.model_id} from {asset.uri}: "
-                                    f"{_first_line(exc)}") from exc
+                                    f"{first_line(exc)}") from exc
         else:
             local = _local_path(asset.uri)
         if verify and asset.sha256 and local.is_file() and sha256_file(local) != asset.sha256:
@@ -695,11 +692,10 @@ class Registry:
                     _model_cache.move_to_end(key)
                     return _model_cache[key]
         try:
-            with self.mlflow_context(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with self.mlflow_context(), quiet_mlflow():
                 model = mlflow.pyfunc.load_model(ref.uri)
         except Exception as exc:
-            raise RegistryError(f"cannot load model {ref}: {_first_line(exc)}") from exc
+            raise RegistryError(f"cannot load model {ref}: {first_line(exc)}") from exc
         if key is not None:
             with _model_cache_lock:
                 if _model_cache_size:
@@ -715,11 +711,10 @@ class Registry:
 
         ref = model_id if isinstance(model_id, ModelRef) else self.resolve(model_id)
         try:
-            with self.mlflow_context(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with self.mlflow_context(), quiet_mlflow():
                 return mlflow.sklearn.load_model(ref.uri)
         except Exception as exc:
-            raise RegistryError(f"cannot load {ref} as a scikit-learn model: {_first_line(exc)}") from exc
+            raise RegistryError(f"cannot load {ref} as a scikit-learn model: {first_line(exc)}") from exc
 
     def snapshot(
         self, name: str, version: int | str | None = None, tags: Mapping[str, Any] | None = None, *, new: bool = False
@@ -748,7 +743,7 @@ class Registry:
                                                          if k not in (TEST_RESULTS_TAG, SNAPSHOT_TAG, "snapshot_at")},
                                                    description=mv.description)
         except MlflowException as exc:
-            raise RegistryError(f"cannot create a new version of {ref.name}: {_first_line(exc)}") from exc
+            raise RegistryError(f"cannot create a new version of {ref.name}: {first_line(exc)}") from exc
         new_ref = ModelRef(name=ref.name, version=int(new.version))
         self.client.set_model_version_tag(ref.name, str(new_ref.version), "mlc.copied_from", str(ref.version))
         return new_ref
@@ -756,10 +751,10 @@ class Registry:
     def record_test_results(self, model_id: str | ModelRef, results: Mapping[str, Any]) -> None:
         """Keep the latest test results on the version (tag ``mlc.test_results``, JSON)."""
         ref = model_id if isinstance(model_id, ModelRef) else self.resolve(model_id)
-        text = json.dumps(dict(results), default=str)
+        text = json.dumps(json_safe(results))
         if len(text) > 4900:  # MLflow's tag value limit is 5000 characters
             slim = {k: v for k, v in results.items() if k in ("metrics", "run_id", "task_type", "at", "rows", "data")}
-            text = json.dumps(slim, default=str)[:4900]
+            text = json.dumps(json_safe(slim))[:4900]
         self.client.set_model_version_tag(ref.name, str(ref.version), TEST_RESULTS_TAG, text)
 
     def delete_model(self, name: str) -> None:
@@ -769,21 +764,6 @@ class Registry:
 
 def _quote(name: str) -> str:
     return name.replace("'", "\\'")
-
-
-@contextlib.contextmanager
-def _quiet_mlflow() -> Iterator[None]:
-    """MLflow prints 'Successfully registered model' and schema hints; keep them out of our output."""
-    logger = logging.getLogger("mlflow")
-    level = logger.level
-    if level < logging.ERROR:
-        logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            yield
-    finally:
-        logger.setLevel(level)
 
 
 def package_requirements() -> list[str]:
@@ -809,12 +789,12 @@ def log_sklearn_model(estimator: Any, artifact_path: str, input_example: Any = N
         try:
             signature = infer_signature(input_example, estimator.predict(input_example))
         except Exception as exc:
-            log.warning("cannot infer a signature: %s", _first_line(exc))
+            log.warning("cannot infer a signature: %s", first_line(exc))
     from mlflow.exceptions import MlflowException
 
     kwargs = dict(name=artifact_path, signature=signature, input_example=input_example,
                   pip_requirements=package_requirements())
-    with _quiet_mlflow():
+    with quiet_mlflow():  # "Successfully registered model", schema hints
         try:
             return mlflow.sklearn.log_model(estimator, **kwargs)
         except MlflowException as exc:

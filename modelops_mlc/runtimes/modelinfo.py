@@ -24,6 +24,7 @@ __all__ = [
     "example_rows",
     "parse_model_ref",
     "resolve_version",
+    "signature_columns",
 ]
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def resolve_version(settings: "Settings", model_id: str, version: str | int | No
     return ref.name, str(ref.version)
 
 
-def _columns(signature: dict[str, Any] | None) -> list[ColumnSpec] | None:
+def signature_columns(signature: dict[str, Any] | None) -> list[ColumnSpec] | None:
     """Column specs from a signature dict (as the registry gives it); None for tensor or no signature."""
     if not signature or not signature.get("inputs"):
         return None
@@ -115,7 +116,7 @@ def describe_version(settings: "Settings", name: str, version: str | int, *, wit
         tags=tags,
         service_tag=service_tag,
         flavors=list(mv.flavors),
-        inputs=_columns(mv.signature),
+        inputs=signature_columns(mv.signature),
         source=mv.source,
         run_id=mv.run_id,
     )

@@ -20,7 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelops_mlc.errors import first_line
+from modelops_mlc.registry.quiet import quiet_mlflow
 from modelops_mlc.runtimes.modelinfo import NUMERIC_TYPES, ColumnSpec, normalise_example
+from modelops_mlc.serialize import json_safe
 
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
@@ -50,23 +53,13 @@ def loads(body: bytes) -> Any:
     try:
         return _orjson.loads(body) if _orjson else json.loads(body)
     except ValueError as exc:
-        raise InputError(f"request body is not valid JSON: {str(exc).splitlines()[0]}") from None
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    return str(obj)
+        raise InputError(f"request body is not valid JSON: {first_line(exc)}") from None
 
 
 def dumps(obj: Any) -> bytes:
     if _orjson:
-        return _orjson.dumps(obj, default=_default, option=_orjson.OPT_SERIALIZE_NUMPY)
-    return json.dumps(obj, default=_default).encode()
+        return _orjson.dumps(obj, default=json_safe, option=_orjson.OPT_SERIALIZE_NUMPY)
+    return json.dumps(obj, default=json_safe).encode()
 
 
 @dataclass
@@ -264,13 +257,13 @@ class Predictor:
         from mlflow.models import Model
 
         from modelops_mlc.registry import Registry
-        from modelops_mlc.registry.client import _signature_dict
-        from modelops_mlc.runtimes.modelinfo import _columns
+        from modelops_mlc.registry.client import signature_dict
+        from modelops_mlc.runtimes.modelinfo import signature_columns
 
         with Registry(settings).mlflow_context():
             local = mlflow.artifacts.download_artifacts(f"models:/{name}/{version}")
         meta = Model.load(local)
-        inputs = _columns(_signature_dict(meta.signature))
+        inputs = signature_columns(signature_dict(meta.signature))
         example = None
         try:
             raw_example = meta.load_input_example(local)
@@ -278,8 +271,7 @@ class Predictor:
                 example = _example_from_object(raw_example, inputs)
         except Exception as exc:
             log.debug("cannot read the input example of %s/%s: %s", name, version, exc)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_mlflow():
             model = mlflow.pyfunc.load_model(local)
         return cls(name, str(version), model, inputs, example, sorted(meta.flavors))
 
@@ -321,7 +313,7 @@ class Predictor:
             try:
                 return self.raw.predict(matrix)
             except (ValueError, TypeError) as exc:
-                raise InputError(f"model rejected the input: {str(exc).splitlines()[0]}", 422) from None
+                raise InputError(f"model rejected the input: {first_line(exc)}", 422) from None
         return self._predict_pyfunc(batch)
 
     def _predict_pyfunc(self, batch: Batch) -> Any:
@@ -342,13 +334,13 @@ class Predictor:
         except InputError:
             raise
         except (ValueError, TypeError) as exc:
-            raise InputError(f"cannot build a frame from the request: {str(exc).splitlines()[0]}") from None
+            raise InputError(f"cannot build a frame from the request: {first_line(exc)}") from None
         try:
             return self.pyfunc.predict(frame)
-        except MlflowException as exc:
-            raise InputError(_first_lines(exc.message)) from None
+        except MlflowException as exc:  # a schema failure wraps the reason, after a dump of the data
+            raise InputError(first_line(exc.__context__ or exc, 400)) from None
         except (ValueError, TypeError, KeyError) as exc:
-            raise InputError(f"model rejected the input: {type(exc).__name__}: {_first_lines(str(exc))}", 422) from None
+            raise InputError(f"model rejected the input: {first_line(exc, 400, typed=True)}", 422) from None
 
     def _matrix(self, batch: Batch) -> np.ndarray:
         cols = self.columns
@@ -456,11 +448,6 @@ class Predictor:
 
 _MLFLOW_TO_V2 = {"double": "FP64", "float": "FP32", "long": "INT64", "integer": "INT32", "boolean": "BOOL",
                  "string": "BYTES", "binary": "BYTES", "datetime": "BYTES"}
-
-
-def _first_lines(text: str, limit: int = 400) -> str:
-    text = " ".join(line.strip() for line in str(text).splitlines() if line.strip())
-    return text[:limit] + ("..." if len(text) > limit else "")
 
 
 def _example_from_object(obj: Any, inputs: list[ColumnSpec] | None) -> dict[str, Any] | None:

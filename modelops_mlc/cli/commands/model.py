@@ -31,10 +31,10 @@ def _registry() -> Registry:
     import mlflow  # noqa: F401  (configures its loggers on import; quieten them afterwards)
 
     from modelops_mlc.registry import Registry
+    from modelops_mlc.registry.quiet import quiet_mlflow_logs
 
-    if not logging.getLogger().handlers:  # MLflow and alembic chatter at INFO; --verbose keeps it
-        for name in ("mlflow", "alembic"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    if not logging.getLogger().handlers:  # --verbose keeps MLflow's chatter
+        quiet_mlflow_logs()
     return Registry(settings())
 
 
