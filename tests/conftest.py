@@ -144,7 +144,7 @@ def settings(mlc_env: dict[str, str]) -> Settings:
     return Settings()
 
 
-def _mlc_command() -> list[str]:
+def mlc_command() -> list[str]:
     script = Path(sys.executable).parent / "mlc"
     return [str(script)] if script.exists() else [sys.executable, "-m", "modelops_mlc.cli.app"]
 
@@ -159,7 +159,7 @@ def run_mlc(mlc_env: dict[str, str]):
         full_env.update(env or {})
         full_env.setdefault("COLUMNS", "200")
         return subprocess.run(
-            [*_mlc_command(), *map(str, args)], env=full_env, input=input, capture_output=True, text=True,
+            [*mlc_command(), *map(str, args)], env=full_env, input=input, capture_output=True, text=True,
             timeout=timeout, cwd=cwd,
         )
 

@@ -1,4 +1,4 @@
-"""Runtimes and deployments: the runtime registry, runtime matching, the deployment manager
+"""Runtimes and deployments: the runtime catalog, runtime matching, the deployment manager
 (batch, online, canary, promote, rollback), the model server and the KServe manifest.
 
 Names are loaded on first use, so importing this package costs nothing.
@@ -7,21 +7,22 @@ Names are loaded on first use, so importing this package costs nothing.
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from modelops_mlc.runtimes.deployments import Deployment, DeploymentEvent, DeploymentManager
     from modelops_mlc.runtimes.manifest import kserve_manifest
     from modelops_mlc.runtimes.matching import RuntimeMatch, find_runtime
-    from modelops_mlc.runtimes.registry import Runtime, RuntimeRegistry
+    from modelops_mlc.runtimes.catalog import Runtime, RuntimeCatalog
 
 __all__ = [
     "Deployment",
     "DeploymentEvent",
     "DeploymentManager",
     "Runtime",
+    "RuntimeCatalog",
     "RuntimeMatch",
-    "RuntimeRegistry",
     "find_runtime",
     "kserve_manifest",
 ]
@@ -30,8 +31,8 @@ _WHERE = {
     "Deployment": "deployments",
     "DeploymentEvent": "deployments",
     "DeploymentManager": "deployments",
-    "Runtime": "registry",
-    "RuntimeRegistry": "registry",
+    "Runtime": "catalog",
+    "RuntimeCatalog": "catalog",
     "RuntimeMatch": "matching",
     "find_runtime": "matching",
     "kserve_manifest": "manifest",
@@ -39,6 +40,9 @@ _WHERE = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "RuntimeRegistry":  # the old name, until every caller says RuntimeCatalog
+        warnings.warn("RuntimeRegistry is now RuntimeCatalog", DeprecationWarning, stacklevel=2)
+        name = "RuntimeCatalog"
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,18 @@ import httpx
 
 from modelops_mlc.errors import DeployFailedError
 
-__all__ = ["AdminUnavailable", "RuntimeClient"]
+__all__ = ["AdminUnavailable", "RuntimeClient", "response_reason"]
+
+
+def response_reason(resp: httpx.Response) -> str:
+    """Why a runtime refused a request: the ``error`` of its JSON answer, else the start of its text."""
+    try:
+        body = resp.json()
+        if isinstance(body, dict):
+            return str(body.get("error") or body)
+    except ValueError:
+        pass
+    return resp.text[:300]
 
 
 class AdminUnavailable(Exception):
@@ -46,26 +57,16 @@ class RuntimeClient:
                 f"runtime {self.runtime} at {self.endpoint} is unreachable: {type(exc).__name__}: {exc}"
             ) from exc
 
-    @staticmethod
-    def _reason(resp: httpx.Response) -> str:
-        try:
-            body = resp.json()
-            if isinstance(body, dict):
-                return str(body.get("error") or body)
-        except ValueError:
-            pass
-        return resp.text[:300]
-
     def load(self, deployment_id: int) -> dict[str, Any]:
         """Ask the server to load a deployment now; AdminUnavailable when the admin API refuses us."""
         if not self.token:
             raise AdminUnavailable("no admin token configured")
         resp = self._call("POST", f"/admin/deployments/{deployment_id}/load", headers=self._admin_headers())
         if resp.status_code in (401, 403):
-            raise AdminUnavailable(self._reason(resp))
+            raise AdminUnavailable(response_reason(resp))
         if resp.status_code != 200:
             raise DeployFailedError(
-                f"runtime {self.runtime} could not load deployment {deployment_id}: {self._reason(resp)}"
+                f"runtime {self.runtime} could not load deployment {deployment_id}: {response_reason(resp)}"
             )
         return resp.json()
 
@@ -77,7 +78,7 @@ class RuntimeClient:
             resp = self._call("GET", f"/v2/models/{name}/versions/{version}/ready")
             if resp.status_code == 200:
                 return
-            last = self._reason(resp)
+            last = response_reason(resp)
             if "failed to load" in last:
                 raise DeployFailedError(last)
             time.sleep(poll)

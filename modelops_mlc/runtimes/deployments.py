@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from modelops_mlc.errors import DeployFailedError, MlcError, NotFoundError, RuntimeServiceError, UsageError
 from modelops_mlc.runtimes.matching import find_runtime
 from modelops_mlc.runtimes.models import DeploymentEventRow, DeploymentRow
-from modelops_mlc.runtimes.registry import RuntimeRegistry, as_utc
+from modelops_mlc.runtimes.catalog import RuntimeCatalog, as_utc
 from modelops_mlc.store import open_store, utcnow
 
 if TYPE_CHECKING:
@@ -221,7 +221,7 @@ class DeploymentManager:
         """
         from modelops_mlc.runtimes.client import RuntimeClient
 
-        rt = RuntimeRegistry(self.settings).get(dep.runtime)
+        rt = RuntimeCatalog(self.settings).get(dep.runtime)
         wait = self.settings.runtime_reconcile_interval * 3 + 5
         for endpoint in rt.endpoints:
             with RuntimeClient(rt.name, endpoint, None, timeout=wait) as client:
@@ -230,10 +230,10 @@ class DeploymentManager:
 
     def _bring_online(self, dep: Deployment, info: "ModelVersionInfo") -> str | None:
         """Have the runtime load the version, then pass a smoke request; returns a note or raises."""
-        from modelops_mlc.runtimes.client import AdminUnavailable, RuntimeClient, v2_payload
+        from modelops_mlc.runtimes.client import AdminUnavailable, RuntimeClient, response_reason, v2_payload
         from modelops_mlc.runtimes.modelinfo import example_rows
 
-        rt = RuntimeRegistry(self.settings).get(dep.runtime)
+        rt = RuntimeCatalog(self.settings).get(dep.runtime)
         if not rt.endpoints:
             raise DeployFailedError(f"runtime {rt.name} has no endpoint to deploy to")
         token = self.settings.runtime_admin_token.get_secret_value() if self.settings.runtime_admin_token else None
@@ -252,7 +252,7 @@ class DeploymentManager:
                 if resp.status_code != 200:
                     raise DeployFailedError(
                         f"smoke request to {dep.model_name}/{dep.model_version} on runtime {rt.name} failed "
-                        f"({resp.status_code}): {client._reason(resp)}"
+                        f"({resp.status_code}): {response_reason(resp)}"
                     )
                 outputs = resp.json().get("outputs") or []
                 rows = len(example["data"])
@@ -286,7 +286,7 @@ class DeploymentManager:
         if not token:
             return
         try:
-            rt = RuntimeRegistry(self.settings).get(runtime)
+            rt = RuntimeCatalog(self.settings).get(runtime)
         except NotFoundError:
             return
         for endpoint in rt.endpoints:

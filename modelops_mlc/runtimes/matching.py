@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel
 
 from modelops_mlc.errors import NoRuntimeError
-from modelops_mlc.runtimes.registry import Runtime, RuntimeRegistry
+from modelops_mlc.runtimes.catalog import Runtime, RuntimeCatalog
 
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
@@ -104,7 +104,7 @@ def find_runtime(
     settings: "Settings", model_tag: str | None, stage: str, flavors: list[str] | set[str] | None
 ) -> RuntimeMatch:
     """Pick the runtime a model version with ``model_tag`` and ``flavors`` deploys to at ``stage``."""
-    runtimes = RuntimeRegistry(settings).list()
+    runtimes = RuntimeCatalog(settings).list()
     wanted = f"tag={model_tag or '(none)'} stage={stage}"
     if not runtimes:
         raise NoRuntimeError(

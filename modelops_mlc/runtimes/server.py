@@ -32,7 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from modelops_mlc import __version__
-from modelops_mlc.errors import MlcError, NotFoundError
+from modelops_mlc.errors import MlcError, NotFoundError, first_line
 from modelops_mlc.runtimes.predictor import (
     Batch,
     InputError,
@@ -209,7 +209,7 @@ class ModelServer:
                     log.info("runtime %s loaded %s/%s in %.2fs (fast path: %s)", self.runtime, *key,
                              time.perf_counter() - started, predictors[key].fast)
                 except Exception as exc:  # any load failure is reported, never fatal to the server
-                    errors[key] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                    errors[key] = first_line(exc, typed=True)
                     self._failed_at[key] = time.monotonic()
                     log.warning("runtime %s cannot load %s/%s: %s", self.runtime, *key, errors[key])
             groups: dict[str, list[Served]] = {}
@@ -269,21 +269,21 @@ class ModelServer:
         self.reconcile()
 
     def _mark_stopped(self) -> None:
-        """On shutdown, tell the registry at once instead of waiting for missed heartbeats."""
-        from modelops_mlc.runtimes.registry import RuntimeRegistry
+        """On shutdown, tell the runtime catalog at once instead of waiting for missed heartbeats."""
+        from modelops_mlc.runtimes.catalog import RuntimeCatalog
 
         try:
-            RuntimeRegistry(self.settings).mark(self.runtime, "unhealthy", "stopped")
+            RuntimeCatalog(self.settings).mark(self.runtime, "unhealthy", "stopped")
         except MlcError as exc:
             log.warning("cannot mark runtime %s stopped: %s", self.runtime, exc)
 
     def _heartbeat_tick(self) -> None:
-        from modelops_mlc.runtimes.registry import RuntimeRegistry
+        from modelops_mlc.runtimes.catalog import RuntimeCatalog
 
         try:
-            RuntimeRegistry(self.settings).heartbeat(self.runtime)
+            RuntimeCatalog(self.settings).heartbeat(self.runtime)
         except NotFoundError:
-            log.warning("runtime %s was removed from the registry; heartbeats are ignored", self.runtime)
+            log.warning("runtime %s was removed from the runtime catalog; heartbeats are ignored", self.runtime)
 
     # -- request helpers ----------------------------------------------------------------------
     def _served(self, name: str, version: str | None, key: str | None) -> Served:
@@ -522,7 +522,7 @@ def _csv_batch(body: bytes) -> Batch:
     try:
         frame = pd.read_csv(io.BytesIO(body))
     except Exception as exc:  # pandas raises many kinds for bad CSV
-        raise InputError(f"cannot read the CSV body: {str(exc).splitlines()[0]}") from None
+        raise InputError(f"cannot read the CSV body: {first_line(exc)}") from None
     return Batch(cols={str(c): frame[c].tolist() for c in frame.columns})
 
 
@@ -552,12 +552,12 @@ def serve(
     on_ready: Callable[[str], None] | None = None,
     log_level: str = "warning",
 ) -> None:
-    """Register runtime ``name`` with its endpoint and serve until interrupted (blocks)."""
+    """Enter runtime ``name`` with its endpoint in the catalog and serve until interrupted (blocks)."""
     import os
 
     import uvicorn
 
-    from modelops_mlc.runtimes.registry import RuntimeRegistry
+    from modelops_mlc.runtimes.catalog import RuntimeCatalog
 
     sock = bind_socket(host, port)
     actual = sock.getsockname()[1]
@@ -565,8 +565,7 @@ def serve(
     if host == "::":
         url_host = "[::1]"
     endpoint = (advertise or f"http://{url_host}:{actual}").rstrip("/")
-    registry = RuntimeRegistry(settings)
-    registry.register(
+    RuntimeCatalog(settings).register(
         name, tags or {}, flavors, [endpoint], heartbeat_interval=settings.runtime_heartbeat_interval, pid=os.getpid()
     )
     server = ModelServer(settings, name)

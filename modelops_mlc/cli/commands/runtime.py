@@ -8,7 +8,7 @@ import typer
 
 from modelops_mlc.cli._common import JsonOpt, info, parse_pairs, render, settings
 
-app = typer.Typer(help="Register runtimes and run model servers.", no_args_is_help=True)
+app = typer.Typer(help="Keep the runtime catalog and run model servers.", no_args_is_help=True)
 
 TagOpt = Annotated[
     list[str] | None,
@@ -21,10 +21,10 @@ FlavorOpt = Annotated[
 _COLUMNS = ["name", "mode", "status", "tags", "flavors", "endpoints", "last_heartbeat"]
 
 
-def _registry():
-    from modelops_mlc.runtimes.registry import RuntimeRegistry
+def _catalog():
+    from modelops_mlc.runtimes.catalog import RuntimeCatalog
 
-    return RuntimeRegistry(settings())
+    return RuntimeCatalog(settings())
 
 
 @app.command()
@@ -39,8 +39,8 @@ def add(
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite a runtime of the same name.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register a runtime: batch without --endpoint, online with one."""
-    runtime = _registry().add(
+    """Add a runtime to the catalog: batch without --endpoint, online with one."""
+    runtime = _catalog().add(
         name, parse_pairs(tag, what="--tag", typed=False), flavor or None, endpoint or [], replace=replace
     )
     if as_json:
@@ -52,13 +52,13 @@ def add(
 @app.command("list")
 def list_(as_json: JsonOpt = False) -> None:
     """List runtimes with their mode, health and tags."""
-    render(_registry().list(), as_json=as_json, columns=_COLUMNS, empty="no runtimes registered")
+    render(_catalog().list(), as_json=as_json, columns=_COLUMNS, empty="no runtimes in the catalog")
 
 
 @app.command()
 def show(name: Annotated[str, typer.Argument(help="Runtime name.")], as_json: JsonOpt = False) -> None:
     """Show one runtime."""
-    render(_registry().get(name), as_json=as_json, title=f"runtime {name}")
+    render(_catalog().get(name), as_json=as_json, title=f"runtime {name}")
 
 
 @app.command()
@@ -67,23 +67,23 @@ def remove(
     force: Annotated[bool, typer.Option("--force", help="Retire its active deployments too.")] = False,
 ) -> None:
     """Remove a runtime (refused while it has active deployments, unless --force)."""
-    _registry().remove(name, force=force)
+    _catalog().remove(name, force=force)
     info(f"[green]runtime {name} removed[/]")
 
 
 @app.command()
 def serve(
-    name: Annotated[str, typer.Argument(help="Runtime name (registered or updated on start).")],
+    name: Annotated[str, typer.Argument(help="Runtime name (added to the catalog, or updated, on start).")],
     port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on (0 picks a free one).")] = 8000,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     tag: TagOpt = None,
     flavor: FlavorOpt = None,
     advertise: Annotated[
-        str | None, typer.Option("--advertise", help="URL to register instead of http://HOST:PORT.")
+        str | None, typer.Option("--advertise", help="URL to advertise instead of http://HOST:PORT.")
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
 ) -> None:
-    """Run a model server for this runtime: registers its endpoint, heartbeats, serves deployed models."""
+    """Run a model server for this runtime: enters its endpoint in the catalog, heartbeats, serves deployed models."""
     import logging
 
     from modelops_mlc.runtimes.server import serve as run_server

@@ -20,7 +20,7 @@ import pytest
 from pydantic import SecretStr
 
 from modelops_mlc.config import Settings
-from tests.conftest import ROOT, UNREACHABLE_ENGINE, _mlc_command
+from tests.conftest import ROOT, UNREACHABLE_ENGINE, mlc_command
 
 ADMIN_TOKEN = "integration-admin-token"
 HEARTBEAT = 0.5
@@ -66,26 +66,26 @@ class Stack:
     def mlc(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         full = dict(self.env)
         full.update(env or {})
-        return subprocess.run([*_mlc_command(), *map(str, args)], env=full, capture_output=True, text=True,
+        return subprocess.run([*mlc_command(), *map(str, args)], env=full, capture_output=True, text=True,
                               timeout=timeout, cwd=self.home)
 
     def serve(self, name: str, *tags: str, timeout: float = 90) -> RuntimeProcess:
-        """Start `mlc runtime serve NAME --port 0 --tag ...` and wait until it is registered and ready."""
-        from modelops_mlc.runtimes import RuntimeRegistry
+        """Start `mlc runtime serve NAME --port 0 --tag ...` and wait until it is in the catalog and ready."""
+        from modelops_mlc.runtimes import RuntimeCatalog
 
         log = self.home / f"runtime-{name}.log"
-        args = [*_mlc_command(), "runtime", "serve", name, "--port", "0", "--log-level", "info"]
+        args = [*mlc_command(), "runtime", "serve", name, "--port", "0", "--log-level", "info"]
         for tag in tags:
             args += ["--tag", tag]
         with open(log, "wb") as fh:
             proc = subprocess.Popen(args, env=self.env, stdout=fh, stderr=subprocess.STDOUT, cwd=self.home)
-        registry = RuntimeRegistry(self.settings)
+        catalog = RuntimeCatalog(self.settings)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise AssertionError(f"runtime {name} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
             try:
-                rt = registry.get(name)
+                rt = catalog.get(name)
             except Exception:
                 rt = None
             if rt is not None and rt.pid == proc.pid and rt.endpoints:

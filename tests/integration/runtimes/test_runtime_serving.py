@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from modelops_mlc.errors import DeployFailedError, NoRuntimeError, UsageError
-from modelops_mlc.runtimes import DeploymentManager, RuntimeRegistry
+from modelops_mlc.runtimes import DeploymentManager, RuntimeCatalog
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def test_runtime_cli_add_list_remove(stack):
     added = stack.mlc("runtime", "add", "batch-qa", "--tag", "stage=QA", "--tag", "tag=credit", "--json")
     assert added.returncode == 0, added.stderr
     assert json.loads(added.stdout)["mode"] == "batch"
-    RuntimeRegistry(stack.settings).add("scratch", {"stage": "QA"}, endpoints=["http://127.0.0.1:9"])
+    RuntimeCatalog(stack.settings).add("scratch", {"stage": "QA"}, endpoints=["http://127.0.0.1:9"])
     listed = json.loads(stack.mlc("runtime", "list", "--json").stdout)
     assert {r["name"]: r["mode"] for r in listed} == {"batch-qa": "batch", "scratch": "online"}
     assert stack.mlc("runtime", "remove", "scratch").returncode == 0
@@ -208,7 +208,7 @@ def test_metrics_per_model_and_version(prod):
 
 
 def test_unreachable_runtime_fails_the_deploy_and_records_it(stack):
-    RuntimeRegistry(stack.settings).add("staging", {"stage": "STAGING"}, endpoints=["http://127.0.0.1:9"])
+    RuntimeCatalog(stack.settings).add("staging", {"stage": "STAGING"}, endpoints=["http://127.0.0.1:9"])
     manager = DeploymentManager(stack.settings)
     with pytest.raises(DeployFailedError, match="unreachable"):
         manager.deploy("bc", "2", "STAGING", dedupe_key="pi-staging")
@@ -221,15 +221,15 @@ def test_unreachable_runtime_fails_the_deploy_and_records_it(stack):
 
 def test_killed_runtime_turns_unhealthy_after_missed_heartbeats(stack):
     doomed = stack.serve("doomed", "stage=DEV", "tag=credit")
-    registry = RuntimeRegistry(stack.settings)
+    catalog = RuntimeCatalog(stack.settings)
     time.sleep(stack.settings.runtime_heartbeat_interval * 2)
-    assert registry.get("doomed").status == "healthy"
+    assert catalog.get("doomed").status == "healthy"
     doomed.kill()
     deadline = time.monotonic() + stack.settings.runtime_heartbeat_interval * 3 + 10
-    while registry.get("doomed").status != "unhealthy":
+    while catalog.get("doomed").status != "unhealthy":
         assert time.monotonic() < deadline, "killed runtime still healthy"
         time.sleep(0.2)
-    assert "missed heartbeats" in (registry.get("doomed").status_reason or "")
+    assert "missed heartbeats" in (catalog.get("doomed").status_reason or "")
     with pytest.raises(NoRuntimeError) as info:
         DeploymentManager(stack.settings).deploy("bc", "1", "DEV")
     assert info.value.reasons["doomed"].startswith("unhealthy (missed heartbeats")
@@ -277,6 +277,6 @@ def test_kserve_manifest_has_the_crd_fields(stack):
 
 
 def test_stopped_runtime_is_marked_at_once(stack, prod):
-    prod.stop()  # SIGTERM: uvicorn shuts down, the app's lifespan tells the registry
-    runtime = RuntimeRegistry(stack.settings).get("prod-1")
+    prod.stop()  # SIGTERM: uvicorn shuts down, the app's lifespan tells the runtime catalog
+    runtime = RuntimeCatalog(stack.settings).get("prod-1")
     assert (runtime.status, runtime.status_reason) == ("unhealthy", "stopped")

@@ -1,4 +1,4 @@
-"""The runtime registry in the MLC store and runtime matching (sqlite store, no MLflow, no HTTP)."""
+"""The runtime catalog in the MLC store and runtime matching (sqlite store, no MLflow, no HTTP)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 
 from modelops_mlc.config import Settings
 from modelops_mlc.errors import NoRuntimeError, NotFoundError, RuntimeServiceError, UsageError
-from modelops_mlc.runtimes import RuntimeRegistry, find_runtime
+from modelops_mlc.runtimes import RuntimeCatalog, find_runtime
 from modelops_mlc.runtimes.matching import rank_runtimes
 from modelops_mlc.runtimes.models import DeploymentRow, RuntimeRow
-from modelops_mlc.runtimes.registry import Runtime
+from modelops_mlc.runtimes.catalog import Runtime
 
 
 @pytest.fixture
@@ -21,58 +21,58 @@ def cfg(tmp_path) -> Settings:
 
 
 @pytest.fixture
-def reg(cfg) -> RuntimeRegistry:
-    return RuntimeRegistry(cfg)
+def catalog(cfg) -> RuntimeCatalog:
+    return RuntimeCatalog(cfg)
 
 
-def test_add_list_get_remove(reg):
-    batch = reg.add("batch-qa", {"stage": "QA", "tag": "credit"})
+def test_add_list_get_remove(catalog):
+    batch = catalog.add("batch-qa", {"stage": "QA", "tag": "credit"})
     assert batch.mode == "batch" and batch.status == "unknown" and batch.flavors == ["python_function"]
-    online = reg.add("web", {"stage": "PROD"}, ["sklearn"], ["http://127.0.0.1:9000/"])
+    online = catalog.add("web", {"stage": "PROD"}, ["sklearn"], ["http://127.0.0.1:9000/"])
     assert online.mode == "online" and online.endpoints == ["http://127.0.0.1:9000"]
-    assert [r.name for r in reg.list()] == ["batch-qa", "web"]
-    assert reg.get("web").flavors == ["sklearn"]
+    assert [r.name for r in catalog.list()] == ["batch-qa", "web"]
+    assert catalog.get("web").flavors == ["sklearn"]
     with pytest.raises(UsageError, match="already exists"):
-        reg.add("web")
-    assert reg.add("web", {"stage": "QA"}, replace=True).tags == {"stage": "QA"}
-    reg.remove("web")
+        catalog.add("web")
+    assert catalog.add("web", {"stage": "QA"}, replace=True).tags == {"stage": "QA"}
+    catalog.remove("web")
     with pytest.raises(NotFoundError):
-        reg.get("web")
+        catalog.get("web")
 
 
 @pytest.mark.parametrize("name", ["", "-x", "a b", "x" * 201])
-def test_bad_names_are_refused(reg, name):
+def test_bad_names_are_refused(catalog, name):
     with pytest.raises(UsageError, match="invalid runtime name"):
-        reg.add(name)
+        catalog.add(name)
 
 
-def test_bad_endpoint_is_refused(reg):
+def test_bad_endpoint_is_refused(catalog):
     with pytest.raises(UsageError, match="invalid runtime endpoint"):
-        reg.add("x", endpoints=["localhost:80"])
+        catalog.add("x", endpoints=["localhost:80"])
 
 
-def test_remove_with_active_deployments_needs_force(reg):
-    reg.add("b", {"stage": "QA"})
-    with reg.store.session() as s:
+def test_remove_with_active_deployments_needs_force(catalog):
+    catalog.add("b", {"stage": "QA"})
+    with catalog.store.session() as s:
         s.add(DeploymentRow(model_name="m", model_version="1", runtime="b", mode="batch", state="deployed"))
     with pytest.raises(RuntimeServiceError, match="active deployments"):
-        reg.remove("b")
-    reg.remove("b", force=True)
-    with reg.store.session() as s:
+        catalog.remove("b")
+    catalog.remove("b", force=True)
+    with catalog.store.session() as s:
         assert s.query(DeploymentRow).one().state == "retired"
 
 
-def test_missed_heartbeats_mark_unhealthy_and_a_heartbeat_heals(reg):
-    reg.register("srv", {"stage": "QA"}, None, ["http://127.0.0.1:1"], heartbeat_interval=0.2, pid=1)
-    assert reg.get("srv").status == "healthy"
-    with reg.store.session() as s:
+def test_missed_heartbeats_mark_unhealthy_and_a_heartbeat_heals(catalog):
+    catalog.register("srv", {"stage": "QA"}, None, ["http://127.0.0.1:1"], heartbeat_interval=0.2, pid=1)
+    assert catalog.get("srv").status == "healthy"
+    with catalog.store.session() as s:
         row = s.query(RuntimeRow).filter_by(name="srv").one()
         row.last_heartbeat = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
-    rt = reg.get("srv")
+    rt = catalog.get("srv")
     assert rt.status == "unhealthy" and "missed heartbeats" in (rt.status_reason or "")
-    reg.heartbeat("srv")
-    assert reg.get("srv").status == "healthy"
-    assert reg.mark("srv", "unhealthy", "stopped").status_reason == "stopped"
+    catalog.heartbeat("srv")
+    assert catalog.get("srv").status == "healthy"
+    assert catalog.mark("srv", "unhealthy", "stopped").status_reason == "stopped"
 
 
 def _rt(name: str, tags: dict[str, str], status: str = "healthy", flavors=("python_function",), endpoints=()) -> Runtime:
@@ -108,11 +108,11 @@ def test_refusal_reasons():
     assert refused["sick"].startswith("unhealthy")
 
 
-def test_find_runtime_explains_and_raises_with_reasons(cfg, reg):
+def test_find_runtime_explains_and_raises_with_reasons(cfg, catalog):
     with pytest.raises(NoRuntimeError, match="no runtime is registered"):
         find_runtime(cfg, "credit", "QA", ["python_function"])
-    reg.add("batch-qa", {"stage": "QA", "tag": "credit"})
-    reg.add("web-prod", {"stage": "PROD", "tag": "credit"}, endpoints=["http://127.0.0.1:1"])
+    catalog.add("batch-qa", {"stage": "QA", "tag": "credit"})
+    catalog.add("web-prod", {"stage": "PROD", "tag": "credit"}, endpoints=["http://127.0.0.1:1"])
     match = find_runtime(cfg, "credit", "QA", ["python_function", "sklearn"])
     assert match.runtime.name == "batch-qa" and match.mode == "batch"
     assert "stage=QA" in match.explanation and "web-prod" in match.refused

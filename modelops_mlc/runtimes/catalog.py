@@ -1,4 +1,4 @@
-"""The runtime registry: named runtimes with tags, flavors, endpoints and a heartbeat, in the MLC store.
+"""The runtime catalog: named runtimes with tags, flavors, endpoints and a heartbeat, in the MLC store.
 
 A runtime that heartbeats (``mlc runtime serve``) is healthy while its last heartbeat is younger
 than ``runtime_missed_heartbeats`` heartbeat intervals and unhealthy after; a runtime that never
@@ -22,7 +22,7 @@ from modelops_mlc.store import open_store, utcnow
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
 
-__all__ = ["DEFAULT_FLAVORS", "Runtime", "RuntimeRegistry", "RuntimeStatus"]
+__all__ = ["DEFAULT_FLAVORS", "Runtime", "RuntimeCatalog", "RuntimeStatus"]
 
 RuntimeStatus = Literal["healthy", "unhealthy", "unknown"]
 DEFAULT_FLAVORS = ["python_function"]
@@ -101,7 +101,7 @@ def _clean_endpoints(endpoints: list[str] | None) -> list[str]:
     return out
 
 
-class RuntimeRegistry:
+class RuntimeCatalog:
     """Add, list, heartbeat and retire runtimes in the MLC store."""
 
     def __init__(self, settings: "Settings") -> None:
@@ -118,7 +118,26 @@ class RuntimeRegistry:
         *,
         replace: bool = False,
     ) -> Runtime:
-        """Register a runtime; an existing name is an error unless ``replace``."""
+        """Add a runtime; an existing name is an error unless ``replace``."""
+        return self._put(name, tags, flavors, endpoints, replace=replace, status="unknown")
+
+    def register(
+        self,
+        name: str,
+        tags: dict[str, Any] | None,
+        flavors: list[str] | None,
+        endpoints: list[str],
+        *,
+        heartbeat_interval: float,
+        pid: int | None = None,
+    ) -> Runtime:
+        """Upsert a serving runtime (``mlc runtime serve``): its endpoints, tags and first heartbeat."""
+        return self._put(name, tags, flavors, endpoints, replace=True, status="healthy",
+                         heartbeat_interval=heartbeat_interval, pid=pid, last_heartbeat=utcnow())
+
+    def _put(self, name: str, tags: dict[str, Any] | None, flavors: list[str] | None, endpoints: list[str] | None,
+             *, replace: bool, **fields: Any) -> Runtime:
+        """Insert runtime ``name``, or overwrite it when ``replace``, with ``fields`` set on its row."""
         _check_name(name)
         clean_tags, clean_endpoints = _clean_tags(tags), _clean_endpoints(endpoints)
         with self.store.session() as s:
@@ -133,37 +152,9 @@ class RuntimeRegistry:
             row.tags = clean_tags
             row.flavors = list(DEFAULT_FLAVORS if flavors is None else flavors)
             row.endpoints = clean_endpoints
-            row.status = "unknown"
             row.status_reason = None
-            s.flush()
-            return Runtime.from_row(row)
-
-    def register(
-        self,
-        name: str,
-        tags: dict[str, Any] | None,
-        flavors: list[str] | None,
-        endpoints: list[str],
-        *,
-        heartbeat_interval: float,
-        pid: int | None = None,
-    ) -> Runtime:
-        """Upsert a serving runtime (``mlc runtime serve``): its endpoints, tags and first heartbeat."""
-        _check_name(name)
-        clean_tags, clean_endpoints = _clean_tags(tags), _clean_endpoints(endpoints)
-        with self.store.session() as s:
-            row = s.scalar(select(RuntimeRow).where(RuntimeRow.name == name))
-            if row is None:
-                row = RuntimeRow(name=name)
-                s.add(row)
-            row.tags = clean_tags
-            row.flavors = list(DEFAULT_FLAVORS if flavors is None else flavors)
-            row.endpoints = clean_endpoints
-            row.heartbeat_interval = heartbeat_interval
-            row.pid = pid
-            row.status = "healthy"
-            row.status_reason = None
-            row.last_heartbeat = utcnow()
+            for key, value in fields.items():
+                setattr(row, key, value)
             s.flush()
             return Runtime.from_row(row)
 
@@ -249,5 +240,5 @@ class RuntimeRegistry:
     def _row(s: Any, name: str) -> RuntimeRow:
         row = s.scalar(select(RuntimeRow).where(RuntimeRow.name == name))
         if row is None:
-            raise NotFoundError(f"no runtime named {name!r}", hint="`mlc runtime list` shows the registered runtimes")
+            raise NotFoundError(f"no runtime named {name!r}", hint="`mlc runtime list` shows the runtimes in the catalog")
         return row
