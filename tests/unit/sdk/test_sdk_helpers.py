@@ -1,16 +1,20 @@
-"""The SDK's small shared helpers: one line of an error, plain JSON data."""
+"""The SDK's small shared helpers: one line of an error, plain JSON data, quiet MLflow."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
 import json
+import logging
 import math
+import threading
+import warnings
 
 import numpy as np
 import pandas as pd
 
 from modelops_mlc.errors import MlcError, first_line
+from modelops_mlc.registry.quiet import quiet_mlflow
 from modelops_mlc.serialize import json_safe
 
 
@@ -51,3 +55,24 @@ def test_json_safe_gives_what_a_strict_parser_reads() -> None:
     assert type(safe["np_float"]) is float and type(safe["np_int"]) is int
     json.dumps(safe, allow_nan=False)
     assert json.dumps({"n": np.int64(3)}, default=json_safe) == '{"n": 3}'
+
+
+def test_quiet_mlflow_restores_levels_and_filters_after_overlapping_blocks() -> None:
+    logger = logging.getLogger("mlflow")
+    before_level, before_filters = logger.level, list(warnings.filters)
+    inside, leave = threading.Event(), threading.Event()
+
+    def other_thread() -> None:
+        with quiet_mlflow():
+            inside.set()
+            leave.wait(5)
+
+    thread = threading.Thread(target=other_thread)
+    with quiet_mlflow():
+        thread.start()
+        inside.wait(5)
+        assert logger.level == logging.ERROR
+    assert logger.level == logging.ERROR  # the other block is still open
+    leave.set()
+    thread.join(5)
+    assert logger.level == before_level and warnings.filters == before_filters
