@@ -104,7 +104,7 @@ def run(settings: Any, env: dict[str, str], work: Path, count: int, concurrency:
     from modelops_mlc.engine import EngineClient
 
     client = EngineClient(settings)
-    client.deploy([ROOT / "bpmn"], name="mlc-bench-lifecycle")
+    client.deploy_processes([ROOT / "bpmn"], name="mlc-bench-lifecycle")
     model_id = register_model(settings.home)
     data = work / "test-data.csv"
     load_diabetes(as_frame=True).frame.to_csv(data, index=False)

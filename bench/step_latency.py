@@ -59,21 +59,25 @@ class Running:
 
 
 def start_mlc(settings: Any, topic: str, *, replay: bool = False) -> Running:
-    from workers.registry import TopicRegistry
-    from workers.runner import Worker, WorkerOptions
+    from modelops_mlc.engine import ExternalTaskApi
+    from workers.daemon import Worker, WorkerOptions
+    from workers.handlers import TopicHandlers
 
-    registry = TopicRegistry()
+    handlers = TopicHandlers()
 
-    @registry.topic(topic, replay=replay)
+    @handlers.topic(topic, replay=replay)
     async def handler(ctx):  # noqa: ANN001
         return {}
 
     loop = asyncio.new_event_loop()
-    worker = Worker(settings, WorkerOptions(concurrency=CONCURRENCY, long_poll_ms=LONG_POLL_MS), registry)
+    options = WorkerOptions(concurrency=CONCURRENCY, long_poll_ms=LONG_POLL_MS)
+    api = ExternalTaskApi(settings, options.worker_id)
+    worker = Worker(settings, options, handlers, api)
 
     def target() -> None:
         asyncio.set_event_loop(loop)
         loop.run_until_complete(worker.run(install_signal_handlers=False))
+        loop.run_until_complete(api.aclose())
 
     return Running(target, lambda: loop.call_soon_threadsafe(worker.request_shutdown))
 
@@ -149,7 +153,7 @@ def measure(settings: Any, client: Any, name: str, rate: float, seconds: float, 
     topic = f"bench-latency-{name.replace('_', '-')}-{int(time.time())}"
     path = work / f"{topic}.bpmn"
     path.write_text(BPMN.format(topic=topic, ident=topic.replace("-", "_")))
-    client.deploy([path], name=f"bench-{topic}")
+    client.deploy_processes([path], name=f"bench-{topic}")
     running = CONTENDERS[name](settings, topic)
     try:
         time.sleep(1.0)  # the worker's first long poll is open before the first start

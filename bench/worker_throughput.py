@@ -10,7 +10,7 @@ fixed order would hand that drift to whoever runs first or last. Contenders:
 
 * ``bound``      a tight httpx loop: fetchAndLock (maxTasks 100) and complete with no work, the
   completes ``--concurrency`` at a time: what the engine itself allows;
-* ``mlc``        workers.runner.Worker (one long-polling fetch for the free slots, pooled httpx);
+* ``mlc``        workers.daemon.Worker (one long-polling fetch for the free slots, pooled httpx);
 * ``mlc_recorded`` the same with each outcome recorded for replay (sqlite MLC store), as the
   built-in handlers run;
 * ``js_default`` / ``js_tuned`` Camunda's ``camunda-external-task-client-js`` (bench/js/worker.js, node);
@@ -128,12 +128,13 @@ def serve_bound(url: str, topic: str, opts: dict[str, Any], work_ms: int) -> Non
 
 def serve_mlc(url: str, topic: str, opts: dict[str, Any], work_ms: int, home: Path) -> None:
     from modelops_mlc.config import Settings
-    from workers.registry import TopicRegistry
-    from workers.runner import Worker, WorkerOptions
+    from modelops_mlc.engine import ExternalTaskApi
+    from workers.daemon import Worker, WorkerOptions
+    from workers.handlers import TopicHandlers
 
-    registry = TopicRegistry()
+    handlers = TopicHandlers()
 
-    @registry.topic(topic, replay=bool(opts.get("replay")))
+    @handlers.topic(topic, replay=bool(opts.get("replay")))
     async def handler(ctx):  # noqa: ANN001
         if work_ms:
             await asyncio.sleep(work_ms / 1000)
@@ -142,7 +143,12 @@ def serve_mlc(url: str, topic: str, opts: dict[str, Any], work_ms: int, home: Pa
     settings = Settings(engine_url=url, home=home)
     options = WorkerOptions(concurrency=int(opts["concurrency"]), long_poll_ms=int(opts["long_poll_ms"]),
                             grace_period_s=2.0)
-    asyncio.run(Worker(settings, options, registry).run(install_signal_handlers=True))
+
+    async def main() -> None:
+        async with ExternalTaskApi(settings, options.worker_id, max_connections=options.concurrency * 2 + 4) as api:
+            await Worker(settings, options, handlers, api).run(install_signal_handlers=True)
+
+    asyncio.run(main())
 
 
 def serve_lib_async(url: str, topic: str, opts: dict[str, Any], work_ms: int) -> None:
@@ -244,7 +250,7 @@ class Bench:
     def _deploy(self, key: str, topic: str) -> None:
         path = self.work / f"{key}.bpmn"
         path.write_text(BPMN_KEYED.format(key=key, topic=topic, ident=key.replace("-", "_")))
-        self.client.deploy([path], name=f"bench-{key}")
+        self.client.deploy_processes([path], name=f"bench-{key}")
 
     def _start(self, key: str, count: int) -> None:
         def one(_: int) -> None:

@@ -155,7 +155,7 @@ class Stack:
         return ok, url
 
     def _worker_health(self) -> tuple[bool, str]:
-        from modelops_mlc.worker_status import running_workers
+        from modelops_mlc.daemon.status import running_workers
 
         live = running_workers(self.settings.home, prune=False)
         if not live:
@@ -180,7 +180,7 @@ class Stack:
             on_step(f"deploying {self.bpmn_dir}")
             with EngineClient(self.settings) as client:
                 client.ping()
-                client.deploy([self.bpmn_dir], name="mlc-processes", changed_only=True)
+                client.deploy_processes([self.bpmn_dir], name="mlc-processes", changed_only=True)
         for daemon in self.daemons:
             on_step(f"starting {daemon.name}")
             daemon.start()

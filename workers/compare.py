@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelops_mlc.errors import TaskFailed
-from workers.registry import TaskContext, topic
+from workers.handlers import TaskContext, topic
 from workers.support import job_errors, json_safe, model_name, version_spec
 from workers.variables import (
     CHALLENGER_VERSION,

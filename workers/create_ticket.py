@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from modelops_mlc.errors import BpmnError, TaskFailed, TicketError, UsageError
-from workers.registry import TaskContext, topic
+from modelops_mlc.errors import BpmnError, TaskFailed, TicketError, UsageError, first_line
+from workers.handlers import TaskContext, topic
 from workers.variables import (
     MLC_ERROR_CODE,
     MLC_ERROR_MESSAGE,
@@ -58,7 +58,7 @@ def create_ticket(ctx: TaskContext) -> dict[str, Any]:
     label = f"{model} v{version}" if version is not None else model
     title = _TITLES.get(kind, "Model {model}: " + kind).format(model=label)
     if reason:
-        title = f"{title}: {str(reason).splitlines()[0]}"[:250]
+        title = f"{title}: {first_line(str(reason))}"[:250]
     context = TicketContext(
         model_id=ctx.get(MODEL_ID),
         model_version=None if version is None else str(version),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelops_mlc.errors import BpmnError, DeployFailedError, NoRuntimeError, TaskFailed
-from workers.registry import TaskContext, topic
+from workers.handlers import TaskContext, topic
 from workers.support import job_errors, model_spec
 from workers.variables import (
     DEFAULT_STAGE,

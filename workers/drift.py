@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from modelops_mlc.errors import BpmnError
-from workers.registry import TaskContext, topic
-from workers.support import job_errors, json_safe, model_spec
+from modelops_mlc.serialize import json_safe
+from workers.handlers import TaskContext, topic
+from workers.support import job_errors, model_spec
 from workers.variables import (
     CURRENT_DATA,
     DRIFT_RESULTS,

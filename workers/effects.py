@@ -20,7 +20,7 @@ from modelops_mlc.store import open_store
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
     from modelops_mlc.store import Store
-    from workers.registry import TaskContext
+    from workers.handlers import TaskContext
 
 __all__ = ["forget", "lookup", "once", "prune", "record"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modelops_mlc.errors import BpmnError
-from workers.registry import TaskContext, topic
+from workers.handlers import TaskContext, topic
 from workers.support import job_errors, model_spec
 from workers.variables import (
     DEFAULT_DMN_KEY,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelops_mlc.errors import TaskFailed, UsageError
-from workers.registry import TaskContext, topic
+from workers.handlers import TaskContext, topic
 from workers.variables import NOTIFICATION_ID, NOTIFY_LEVEL, NOTIFY_MESSAGE, TOPIC_NOTIFY
 
 

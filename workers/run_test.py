@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.registry import TaskContext, topic
+from workers.handlers import TaskContext, topic
 from workers.support import finite, job_errors, model_spec
 from workers.variables import (
     INPUT_FILE,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops_mlc.errors import BpmnError
-from workers.registry import TaskContext, topic
+from workers.handlers import TaskContext, topic
 from workers.support import job_errors, model_spec
 from workers.variables import INPUT_FILE, MLC_MISSING_TEST_DATA, OUTPUT_FILE, OUTPUT_SHA256, ROWS_SCORED, TOPIC_SCORE
 

@@ -23,7 +23,8 @@ from modelops_mlc.errors import (
     TaskFailed,
     UsageError,
 )
-from workers.registry import TaskContext
+from modelops_mlc.serialize import json_safe  # re-exported for workers/compare.py until it imports the SDK's
+from workers.handlers import TaskContext
 from workers.variables import (
     MLC_JOB_FAILED,
     MLC_MISSING_TEST_DATA,
@@ -104,14 +105,3 @@ def finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def json_safe(value: Any) -> Any:
-    """A JSON variable's value with NaN/infinite floats as null (the engine's JSON refuses them)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalars
-        return json_safe(value.item())
-    return value

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.registry import TaskContext, topic
+from workers.handlers import TaskContext, topic
 from workers.support import job_errors, model_name, model_spec
 from workers.variables import MODEL_VERSION, PARENT_VERSION, TOPIC_TRAIN, TRAIN_RUN_ID, TRAINING_DATA
 

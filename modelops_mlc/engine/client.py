@@ -1,25 +1,24 @@
-"""A Camunda 7 REST client for the SDK, the CLI and the workers.
+"""The Camunda 7 REST client of the SDK and the CLI (external tasks: :mod:`.external_tasks`).
 
-pycamunda carries the calls it models well (deployments, definitions, signals, messages, start,
+pycamunda carries the calls it models well (process deployments, signals, messages, start,
 incidents, user tasks, decisions). httpx carries what pycamunda lacks or models poorly: the POST
 queries with variable filters, counts, history, typed variables of an instance and retries of
-external tasks and jobs. Both share the same auth; every error of either becomes an
-:class:`~modelops_mlc.errors.EngineError` carrying the engine's own message.
+external tasks and jobs. Both get their auth and their error mapping from :mod:`.gateway`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import BaseModel, Field
 
+from modelops_mlc.engine import gateway
 from modelops_mlc.engine.variables import from_engine, to_engine
-from modelops_mlc.errors import EngineAuthError, EngineError, EngineUnavailable, NotFoundError, UsageError
+from modelops_mlc.errors import EngineError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     import requests
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Definition",
-    "DeploymentResult",
+    "ProcessDeployment",
     "EngineClient",
     "HistoricActivity",
     "Incident",
@@ -37,7 +36,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 DEPLOYABLE_SUFFIXES = (".bpmn", ".bpmn20.xml", ".dmn", ".dmn11.xml", ".form", ".cmmn")
 
@@ -54,8 +52,9 @@ class Definition(BaseModel):
     deployment_id: str | None = None
 
 
-class DeploymentResult(BaseModel):
-    """What a deployment created; ``created`` is false when nothing had changed."""
+class ProcessDeployment(BaseModel):
+    """What a deployment of MLC processes to the engine created; ``created`` is false when nothing
+    had changed. (A model deployment to a runtime is :class:`modelops_mlc.runtimes.Deployment`.)"""
 
     id: str | None = None
     name: str
@@ -132,54 +131,13 @@ def _definition(d: Mapping[str, Any], kind: str) -> Definition:
                       resource=d.get("resource"), deployment_id=d.get("deploymentId"))
 
 
-def _engine_message(text: str) -> tuple[str, str | None]:
-    """The engine's own message out of what pycamunda kept (a message, or the raw JSON body)."""
-    import json
-
-    etype = None
-    try:
-        body = json.loads(text)
-        if isinstance(body, dict):
-            text, etype = str(body.get("message") or text), body.get("type")
-    except ValueError:
-        pass
-    # "org.camunda.bpm.engine.SomeException: what happened" -> "what happened"
-    head, sep, rest = text.partition(": ")
-    if sep and head.startswith("org.camunda.") and " " not in head:
-        etype, text = etype or head.rsplit(".", 1)[-1], rest
-    return (text.strip() or "request refused"), etype
-
-
-class _BearerAuth:
-    """requests auth hook adding ``Authorization: Bearer`` (requests has no built-in one)."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, request: "requests.PreparedRequest") -> "requests.PreparedRequest":
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
-
-
 class EngineClient:
     """Talks to one engine's ``/engine-rest``; cheap to create, close it (or use ``with``) when done."""
 
     def __init__(self, settings: "Settings", *, timeout: float | None = None) -> None:
         self.url = settings.engine_url
-        self._timeout = timeout or settings.engine_request_timeout
-        self._auth_mode = settings.engine_auth
-        self._user = settings.engine_user
-        self._password = settings.engine_password.get_secret_value()
-        self._token = settings.engine_token.get_secret_value() if settings.engine_token else None
-        if self._auth_mode == "bearer" and not self._token:
-            raise UsageError("MLC_ENGINE_AUTH=bearer needs MLC_ENGINE_TOKEN")
-        headers = {"Accept": "application/json"}
-        auth: httpx.Auth | None = None
-        if self._auth_mode == "basic":
-            auth = httpx.BasicAuth(self._user, self._password)
-        elif self._auth_mode == "bearer":
-            headers["Authorization"] = f"Bearer {self._token}"
-        self._http = httpx.Client(base_url=self.url, headers=headers, auth=auth, timeout=self._timeout)
+        self._settings = settings
+        self._http = httpx.Client(**gateway.http_options(settings, timeout=timeout))
         self._session: "requests.Session | None" = None
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -195,91 +153,25 @@ class EngineClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _requests_auth(self) -> Any:
-        if self._auth_mode == "basic":
-            from requests.auth import HTTPBasicAuth
-
-            return HTTPBasicAuth(self._user, self._password)
-        if self._auth_mode == "bearer":
-            return _BearerAuth(self._token or "")
-        return None
-
-    def _pyc(self, request: Any) -> Any:
-        """Prepare a pycamunda request with our auth and pooled session."""
-        import requests
-
-        if self._session is None:
-            self._session = requests.Session()
-        request.auth = self._requests_auth()
-        request.session = self._session
-        return request
-
-    @contextmanager
-    def _pycamunda_errors(self, what: str) -> Iterator[None]:
-        """Convert pycamunda's exceptions (one place) into our hierarchy."""
-        import pycamunda
-
-        try:
-            yield
-        except (pycamunda.Unauthorized, pycamunda.Forbidden) as exc:
-            raise EngineAuthError(
-                f"{what}: the engine refused the credentials ({exc.http_code})",
-                status=exc.http_code,
-                hint="check MLC_ENGINE_AUTH, MLC_ENGINE_USER and MLC_ENGINE_PASSWORD",
-            ) from None
-        except pycamunda.NoSuccess as exc:
-            message, etype = _engine_message(str(exc))
-            raise EngineError(f"{what}: {message}", status=exc.http_code or 500, engine_type=etype) from None
-        except pycamunda.PyCamundaException as exc:
-            cause = exc.args[0] if exc.args else exc
-            import requests
-
-            if isinstance(cause, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-                raise self._unavailable() from None
-            raise EngineError(f"{what}: {cause}") from None
-
-    def _unavailable(self) -> EngineUnavailable:
-        return EngineUnavailable(
-            f"cannot reach the engine at {self.url}",
-            hint="start one with `mlc engine start` or `mlc up`, or set MLC_ENGINE_URL",
-        )
-
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """One REST call through httpx; returns parsed JSON (or None for 204)."""
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             log.debug("engine transport error on %s %s: %s", method, path, exc)
-            raise self._unavailable() from None
-        if response.status_code >= 400:
-            raise self._error(response, f"{method} {path}")
-        if response.status_code == 204 or not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            return response.text
+            raise gateway.unavailable(self.url) from None
+        return gateway.read_response(response)
 
-    @staticmethod
-    def _error(response: httpx.Response, what: str) -> EngineError:
-        try:
-            body = response.json()
-            message, etype = body.get("message") or response.reason_phrase, body.get("type")
-        except ValueError:
-            message, etype = (response.text.strip() or response.reason_phrase), None
-        status = response.status_code
-        if status in (401, 403):
-            return EngineAuthError(
-                f"the engine refused the credentials ({status})",
-                status=status,
-                engine_type=etype,
-                hint="check MLC_ENGINE_AUTH, MLC_ENGINE_USER and MLC_ENGINE_PASSWORD",
-            )
-        return EngineError(str(message), status=status, engine_type=etype)
+    def _call(self, what: str, request: Any) -> Any:
+        """Send a pycamunda request over our pooled session, with our auth and error mapping."""
+        import requests
 
-    def _call(self, what: str, build: Callable[[], T]) -> T:
-        with self._pycamunda_errors(what):
-            return build()
+        if self._session is None:
+            self._session = requests.Session()
+        request.session = self._session
+        request.auth = gateway.PycamundaAuth(self._settings, what)
+        with gateway.pycamunda_transport(self.url, what):
+            return request()
 
     # -- engine -------------------------------------------------------------------------------
 
@@ -292,16 +184,17 @@ class EngineClient:
 
     # -- deployments and definitions ----------------------------------------------------------
 
-    def deploy(self, paths: Iterable[Path | str], *, name: str = "mlc", changed_only: bool = True) -> DeploymentResult:
-        """Deploy BPMN/DMN files (directories are expanded); with ``changed_only`` unchanged ones are skipped."""
+    def deploy_processes(
+        self, paths: Iterable[Path | str], *, name: str = "mlc", changed_only: bool = True
+    ) -> ProcessDeployment:
+        """Deploy MLC processes: BPMN, DMN and form files (directories are expanded); with
+        ``changed_only`` unchanged ones are skipped."""
         import pycamunda.deployment
 
         files = _resources(Path(p) for p in paths)
-        req = self._pyc(
-            pycamunda.deployment.Create(
-                self.url, name=name, source="modelops-mlc", enable_duplicate_filtering=changed_only,
-                deploy_changed_only=changed_only,
-            )
+        req = pycamunda.deployment.Create(
+            self.url, name=name, source="modelops-mlc", enable_duplicate_filtering=changed_only,
+            deploy_changed_only=changed_only,
         )
         handles = []
         try:
@@ -309,11 +202,11 @@ class EngineClient:
                 fh = path.open("rb")
                 handles.append(fh)
                 req.add_resource((path.name, fh))
-            # pycamunda's Create posts with requests.request (no session): fine for a rare call.
             result = self._call(f"deploy {', '.join(p.name for p in files)}", req)
         finally:
             for fh in handles:
                 fh.close()
+
         def definitions(found: Mapping[str, Any] | None, kind: str) -> list[Definition]:
             return [
                 Definition(id=d.id_, key=d.key, name=d.name, version=d.version, resource=d.resource,
@@ -324,7 +217,7 @@ class EngineClient:
         procs = definitions(result.deployed_process_definitions, "process")
         decisions = definitions(result.deployed_decision_definitions, "decision")
         created = bool(procs or decisions)
-        return DeploymentResult(
+        return ProcessDeployment(
             id=result.id_ if created else None,
             name=name,
             created=created,
@@ -351,7 +244,7 @@ class EngineClient:
         """Throw a signal to every subscribed start and intermediate event."""
         import pycamunda.signal
 
-        req = self._pyc(pycamunda.signal.EventAll(self.url, name=name))
+        req = pycamunda.signal.EventAll(self.url, name=name)
         req.variables = to_engine(variables)
         self._call(f"signal {name}", req)
 
@@ -368,7 +261,7 @@ class EngineClient:
         import pycamunda.message
 
         cls = pycamunda.message.CorrelateAll if all else pycamunda.message.CorrelateSingle
-        req = self._pyc(cls(self.url, message_name=name, business_key=business_key, result_enabled=True))
+        req = cls(self.url, message_name=name, business_key=business_key, result_enabled=True)
         req.correlation_keys = to_engine(correlation_keys) or None
         req.process_variables = to_engine(variables) or None
         results = self._call(f"correlate message {name}", req)
@@ -384,7 +277,7 @@ class EngineClient:
         """Start the latest version of process ``key``."""
         import pycamunda.processdef
 
-        req = self._pyc(pycamunda.processdef.StartInstance(self.url, key=key, business_key=business_key))
+        req = pycamunda.processdef.StartInstance(self.url, key=key, business_key=business_key)
         req.variables = to_engine(variables)
         inst = self._call(f"start {key}", req)
         # pycamunda drops the response's `ended`; history has the state (an instance may end at once).
@@ -498,7 +391,7 @@ class EngineClient:
     def incidents(self, *, process_instance_id: str | None = None) -> list[Incident]:
         import pycamunda.incident
 
-        req = self._pyc(pycamunda.incident.GetList(self.url, process_instance_id=process_instance_id))
+        req = pycamunda.incident.GetList(self.url, process_instance_id=process_instance_id)
         rows = self._call("list incidents", req)
         return [
             Incident(
@@ -557,12 +450,12 @@ class EngineClient:
     def claim(self, task_id: str, user: str) -> None:
         import pycamunda.task
 
-        self._call(f"claim task {task_id}", self._pyc(pycamunda.task.Claim(self.url, id_=task_id, user_id=user)))
+        self._call(f"claim task {task_id}", pycamunda.task.Claim(self.url, id_=task_id, user_id=user))
 
     def complete_task(self, task_id: str, variables: Mapping[str, Any] | None = None) -> None:
         import pycamunda.task
 
-        req = self._pyc(pycamunda.task.Complete(self.url, id_=task_id))
+        req = pycamunda.task.Complete(self.url, id_=task_id)
         req.variables = to_engine(variables)
         try:
             self._call(f"complete task {task_id}", req)
@@ -577,7 +470,7 @@ class EngineClient:
         """Evaluate the latest decision ``key``; one dict of outputs per matched rule."""
         import pycamunda.decisiondef
 
-        req = self._pyc(pycamunda.decisiondef.Evaluate(self.url, key=key))
+        req = pycamunda.decisiondef.Evaluate(self.url, key=key)
         req.variables = to_engine(variables)
         rows = self._call(f"evaluate decision {key}", req)
         return [{name: getattr(v, "value", v) for name, v in row.items()} for row in rows]

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from modelops_mlc.errors import LocalEngineError
+from modelops_mlc.engine import gateway
+from modelops_mlc.errors import LocalEngineError, UsageError
 
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
@@ -176,20 +177,11 @@ class LocalEngine:
         pid = self._read_pid()
         return pid if pid is not None and self._is_engine_process(pid) else None
 
-    def _auth(self) -> tuple[httpx.Auth | None, dict[str, str]]:
-        s = self.settings
-        if s.engine_auth == "basic":
-            return httpx.BasicAuth(s.engine_user, s.engine_password.get_secret_value()), {}
-        if s.engine_auth == "bearer" and s.engine_token:
-            return None, {"Authorization": f"Bearer {s.engine_token.get_secret_value()}"}
-        return None, {}
-
     def answering(self, timeout: float = 2.0) -> str | None:
         """The engine's version when ``/engine-rest/version`` answers, else None."""
-        auth, headers = self._auth()
         try:
-            r = httpx.get(f"{self.url}/version", auth=auth, headers=headers, timeout=timeout)
-        except httpx.HTTPError:
+            r = httpx.get(f"{self.url}/version", headers=gateway.headers(self.settings), timeout=timeout)
+        except (httpx.HTTPError, UsageError):
             return None
         if r.status_code == 200:
             return str(r.json().get("version"))

@@ -20,7 +20,7 @@ test results in ``mlc.test_results``; :class:`ModelVersionInfo` exposes them as 
 ``test_results`` rather than as tags.
 """
 
-from modelops_mlc.registry.client import Registry, parse_model_id, sha256_file
+from modelops_mlc.registry.client import Registry, parse_model_id, set_model_cache_size, sha256_file
 from modelops_mlc.registry.types import AssetInfo, ModelRef, ModelVersionInfo, RegisteredModelInfo
 
 __all__ = [
@@ -30,5 +30,6 @@ __all__ = [
     "RegisteredModelInfo",
     "Registry",
     "parse_model_id",
+    "set_model_cache_size",
     "sha256_file",
 ]

@@ -9,11 +9,13 @@ skipped with exponential backoff (capped) and the watcher keeps going.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import os
 
 from sqlalchemy import select
 
@@ -34,6 +36,7 @@ from modelops_mlc.tickets.template import redact
 
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
+    from modelops_mlc.daemon import GracefulStop, StatusFile
     from modelops_mlc.engine import EngineClient
 
 __all__ = ["MESSAGE", "TicketWatcher", "WatchReport"]
@@ -186,18 +189,34 @@ class TicketWatcher:
 
     # -- the daemon -------------------------------------------------------------------------
 
-    def run(self, stop_event: threading.Event) -> None:
-        """Poll until ``stop_event`` is set; never dies of a ticket system or engine outage."""
+    def run(self, stop: "GracefulStop", status: "StatusFile | None" = None) -> None:
+        """Poll until a stop is requested (a round under way finishes first); never dies of a
+        ticket system or engine outage. ``status`` is rewritten after every round."""
         log.info("ticket watcher polling every %.1f s (backoff up to %.0f s)", self.interval, self.max_backoff)
-        while not stop_event.is_set():
-            try:
-                report = self.run_once()
-                if report.delivered:
-                    log.info("delivered %d ticket change(s)", len(report.delivered))
-            except Exception:  # a bug or a store outage: log it and keep the daemon alive
-                log.exception("ticket watcher round failed")
-            stop_event.wait(self.next_wait())
-        self.close()
+        started_at = dt.datetime.now(dt.timezone.utc).isoformat()
+        rounds = delivered = 0
+        try:
+            while not stop.requested.is_set():
+                try:
+                    report = self.run_once()
+                    rounds += 1
+                    delivered += len(report.delivered)
+                    if report.delivered:
+                        log.info("delivered %d ticket change(s)", len(report.delivered))
+                    if status is not None:
+                        status.write({
+                            "name": "ticket-watcher", "pid": os.getpid(), "started_at": started_at,
+                            "heartbeat": dt.datetime.now(dt.timezone.utc).isoformat(), "interval_s": self.interval,
+                            "rounds": rounds, "delivered": delivered, "checked": report.checked,
+                            "skipped_systems": report.skipped_systems, "errors": report.errors,
+                        })
+                except Exception:  # a bug or a store outage: log it and keep the daemon alive
+                    log.exception("ticket watcher round failed")
+                stop.requested.wait(self.next_wait())
+        finally:
+            if status is not None:
+                status.remove()
+            self.close()
 
     def next_wait(self) -> float:
         """Seconds until the next round; backoffs (multiples of the interval) are checked each round."""

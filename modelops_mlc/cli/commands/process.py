@@ -31,7 +31,7 @@ def deploy(
 ) -> None:
     """Deploy BPMN and DMN resources (unchanged ones are skipped)."""
     with _client() as client:
-        result = client.deploy(files, name=name, changed_only=not force)
+        result = client.deploy_processes(files, name=name, changed_only=not force)
     if as_json:
         print_json(result)
         return

@@ -102,6 +102,11 @@ def comment(
     info(f"comment added to {key}")
 
 
+def _stop_now(reason: str) -> None:
+    """A second stop signal: leave the round under way."""
+    raise KeyboardInterrupt(reason)
+
+
 @app.command("watch")
 def watch(
     interval: Annotated[Optional[float], typer.Option("--interval", help="Seconds between polls (default: MLC_TICKET_WATCH_INTERVAL).", show_default=False)] = None,
@@ -114,8 +119,6 @@ def watch(
     """Poll the tickets processes wait on and deliver Done/Rejected as message mlc.ticket-updated."""
     import dataclasses
     import logging
-    import signal
-    import threading
 
     from modelops_mlc.engine import EngineClient
     from modelops_mlc.tickets.watcher import TicketWatcher
@@ -142,11 +145,10 @@ def watch(
                 info(f"[yellow]{problem}[/]")
             info(f"checked {report.checked} ticket(s), delivered {len(report.delivered)}")
             return
-        from workers.logfmt import configure
+        from modelops_mlc.daemon import GracefulStop, StatusFile, configure_logging
 
-        configure("json" if log_format == "json" else "text", level=logging.INFO)
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+        configure_logging("json" if log_format == "json" else "text", level=logging.INFO)
+        stop = GracefulStop(watcher.interval, on_force=_stop_now)
+        stop.install()
         info(f"watching tickets every {watcher.interval:g} s (Ctrl-C to stop)")
-        watcher.run(stop)
+        watcher.run(stop, StatusFile(settings().home, "ticket-watcher", kind="watchers"))

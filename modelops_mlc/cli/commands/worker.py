@@ -87,17 +87,17 @@ def start(
     import os
     import sys
 
-    from workers.logfmt import configure
-    from workers.registry import TopicRegistry, load_builtin_handlers, load_entry_points, load_handlers
-    from workers.runner import WorkerOptions, default_worker_id, run_worker
+    from modelops_mlc.daemon import configure_logging
+    from workers.daemon import WorkerOptions, default_worker_id, run_worker
+    from workers.handlers import TopicHandlers, load_builtin_handlers, load_entry_points, load_handlers
 
     level = getattr(logging, log_level.value.upper())
-    configure(log_format.value, level=level)
-    registry = TopicRegistry()
+    configure_logging(log_format.value, level=level)
+    served = TopicHandlers()
     if builtin:
-        load_builtin_handlers(registry)
-    load_entry_points(registry)
-    load_handlers(list(handlers or []), registry)
+        load_builtin_handlers(served)
+    load_entry_points(served)
+    load_handlers(list(handlers or []), served)
     options = WorkerOptions(
         worker_id=worker_id or default_worker_id(),
         topics=tuple(topic) if topic else None,
@@ -112,7 +112,7 @@ def start(
         log_format=log_format.value,
         log_level=level,
     )
-    summary = run_worker(settings(), options, registry)
+    summary = run_worker(settings(), options, served)
     if summary.abandoned_threads:
         # A handler thread still runs past the grace period; its task is unlocked already, and
         # Python would wait for the thread at exit. Leave now, as promised to the supervisor.
@@ -135,7 +135,7 @@ def _age(timestamp: str | None) -> str:
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
     """Show the workers running under MLC_HOME, their topics and the tasks in flight."""
-    from modelops_mlc.worker_status import running_workers
+    from modelops_mlc.daemon import running_workers
 
     workers = running_workers(settings().home)
     if as_json:
@@ -160,14 +160,14 @@ def status(as_json: JsonOpt = False) -> None:
 @app.command()
 def topics(as_json: JsonOpt = False) -> None:
     """List the topics a worker would serve: built-in, entry points and how each runs."""
-    from workers.registry import TopicRegistry, load_builtin_handlers, load_entry_points
+    from workers.handlers import TopicHandlers, load_builtin_handlers, load_entry_points
 
-    registry = TopicRegistry()
-    load_builtin_handlers(registry)
-    load_entry_points(registry)
+    known = TopicHandlers()
+    load_builtin_handlers(known)
+    load_entry_points(known)
     rows = [
         {"topic": h.topic, "handler": h.name, "runs in": "process pool" if h.cpu_bound else ("event loop" if h.is_async else "thread")}
-        for h in registry
+        for h in known
     ]
     render(rows, as_json=as_json, title="topics")
     if not rows and not as_json:

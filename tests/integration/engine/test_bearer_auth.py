@@ -63,7 +63,7 @@ def test_bearer_token_reaches_the_engine_on_both_stacks(bearer_proxy: str) -> No
     model = f"bearer-{uuid.uuid4().hex[:6]}"
     with EngineClient(settings) as client:
         assert client.ping() == ["default"]  # httpx
-        client.deploy([DATA / "signal_start.bpmn"])  # pycamunda (requests, multipart)
+        client.deploy_processes([DATA / "signal_start.bpmn"])  # pycamunda (requests, multipart)
         client.signal("mlc.test-review-requested", {"MODEL_ID": model})  # pycamunda
         assert client.count_instances(model_id=model) == 1
 

@@ -50,7 +50,7 @@ def test_deploy_signal_and_see_instance_with_variables(run_mlc, client: EngineCl
 
 
 def test_user_task_round_trip(run_mlc, client: EngineClient) -> None:
-    client.deploy([DATA / "signal_start.bpmn"])
+    client.deploy_processes([DATA / "signal_start.bpmn"])
     model = f"churn-{uuid.uuid4().hex[:8]}"
     client.signal("mlc.test-review-requested", {"MODEL_ID": model})
     [inst] = client.instances(model_id=model)
@@ -74,7 +74,7 @@ def test_user_task_round_trip(run_mlc, client: EngineClient) -> None:
 
 
 def test_dmn_deploys_and_evaluates(client: EngineClient) -> None:
-    result = client.deploy([DATA / "approve.dmn"], changed_only=False)
+    result = client.deploy_processes([DATA / "approve.dmn"], changed_only=False)
     assert [d.key for d in result.decision_definitions] == ["test-approve"]
     assert client.evaluate_decision("test-approve", {"auc": 0.61}) == [{"passed": False, "reason": "auc below 0.75"}]
     assert client.evaluate_decision("test-approve", {"auc": 0.93}) == [{"passed": True, "reason": "ok"}]
@@ -125,7 +125,7 @@ def test_cockpit_answers(engine) -> None:
 
 
 def test_start_by_key_with_business_key(client: EngineClient) -> None:
-    client.deploy([DATA / "signal_start.bpmn"])
+    client.deploy_processes([DATA / "signal_start.bpmn"])
     model = f"start-{uuid.uuid4().hex[:8]}"
     inst = client.start("test-signal-review", {"MODEL_ID": model}, business_key=f"{model}:1")
     assert inst.state == "ACTIVE" and inst.business_key == f"{model}:1" and inst.process_key == "test-signal-review"

@@ -30,7 +30,7 @@ def test_snapshot_starts_a_process_with_model_id_and_version(run_mlc, settings, 
     registry.register(name, estimator=DecisionTreeClassifier(max_depth=3).fit(X, y), input_example=X.head(2))
 
     with EngineClient(settings) as client:
-        client.deploy([HERE / "model_submitted.bpmn"])
+        client.deploy_processes([HERE / "model_submitted.bpmn"])
         r = run_mlc("model", "snapshot", name, "--version", "1", "--tag", "run_test=true", "--json")
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout)

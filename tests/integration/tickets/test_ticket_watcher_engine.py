@@ -22,7 +22,7 @@ JIRA_TOKEN = "jira-token-never-in-variables-7c1e"
 @pytest.fixture
 def client(settings: Settings):
     with EngineClient(settings) as c:
-        c.deploy([BPMN], name="mlc-test-tickets")
+        c.deploy_processes([BPMN], name="mlc-test-tickets")
         yield c
 
 

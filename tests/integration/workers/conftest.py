@@ -55,7 +55,7 @@ def wt_settings(wt_env: dict[str, str]) -> Settings:
 @pytest.fixture(scope="module")
 def wt_client(wt_settings: Settings) -> Iterator[EngineClient]:
     client = EngineClient(wt_settings)
-    client.deploy([BPMN_DIR], name="mlc-worker-tests")
+    client.deploy_processes([BPMN_DIR], name="mlc-worker-tests")
     yield client
     client.close()
 

@@ -8,6 +8,7 @@ module stays fast. No assertion is on wall-clock speed, only on order and counts
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 
 from workers import effects
 
-HANDLERS = ["--no-builtin", "--handlers", "wt_handlers:registry"]
+HANDLERS = ["--no-builtin", "--handlers", "wt_handlers:handlers"]
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
@@ -120,6 +121,28 @@ def test_sigterm_lets_running_tasks_finish_then_exits_0(start_worker, instances,
     assert not worker.events("task.abandoned")
 
 
+def test_sigterm_to_the_whole_process_group_lets_a_cpu_bound_task_finish(
+    start_worker, instances, tmp_path, wt_client
+) -> None:
+    worker = start_worker(*HANDLERS, "--topic", "wt-burn", "--long-poll", "1000", "--grace-period", "60")
+    pi = instances.start("wt-burn", {"LOG_DIR": str(tmp_path), "SECONDS": 3})
+    started = _wait_for(lambda: _lines(tmp_path / "burn.jsonl"), what="the task to start")
+    pool_pid = started[0]["pid"]
+    assert pool_pid != worker.proc.pid
+    assert pool_pid in [p.pid for p in psutil.Process(worker.proc.pid).children(recursive=True)]
+    worker.signal_group(signal.SIGTERM)  # the worker and its pool processes, all at once
+    assert worker.proc.wait(timeout=60) == 0
+    assert [r["event"] for r in _lines(tmp_path / "burn.jsonl")] == ["start", "end"]
+    assert instances.wait_ended(pi, timeout=30) == "COMPLETED"
+    assert instances.variables(pi)["BURN_PID"] == pool_pid
+    failures = wt_client.request("GET", "/history/external-task-log",
+                                 params={"processInstanceId": pi, "failureLog": "true"})
+    assert failures == []  # no retry spent
+    assert not wt_client.incidents(process_instance_id=pi)
+    assert len(worker.events("task.completed")) == 1 and not worker.events("task.failed")
+    assert not worker.events("task.abandoned")
+
+
 def test_sigterm_after_the_grace_period_unlocks_the_task(start_worker, instances, tmp_path) -> None:
     worker = start_worker(*HANDLERS, "--topic", "wt-slow", "--grace-period", "1", "--lock-duration", "60000",
                           "--long-poll", "1000")
@@ -197,7 +220,7 @@ def test_a_recorded_outcome_is_replayed_without_running_the_handler(
 
 @pytest.mark.parametrize("bad", [["--topic", "no-such-topic"], ["--handlers", "no_such_module"]])
 def test_start_refuses_unknown_topics_and_handlers_in_one_line(wt_cli, bad) -> None:
-    result = wt_cli("worker", "start", "--no-builtin", "--handlers", "wt_handlers:registry", *bad)
+    result = wt_cli("worker", "start", "--no-builtin", "--handlers", "wt_handlers:handlers", *bad)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("error:")

@@ -196,7 +196,7 @@ def test_notify_records_one_notification(worker, instances, wt_settings) -> None
 
 def _redelivered(instances: Instances, pi: str, activity_id: str, variables: dict[str, Any], settings: Any) -> Any:
     """The context a second delivery of the same task would carry (same instance and activity instance)."""
-    from workers.registry import TaskContext
+    from workers.handlers import TaskContext
 
     [act] = [a for a in instances.client.history_activities(pi) if a.activity_id == activity_id]
     return TaskContext(topic=activity_id, task_id="redelivered", process_instance_id=pi, activity_id=activity_id,

@@ -1,4 +1,4 @@
-"""Custom topics the worker integration tests serve (``--handlers wt_handlers:registry``).
+"""Custom topics the worker integration tests serve (``--handlers wt_handlers:handlers``).
 
 Each writes what it did under the directory in process variable LOG_DIR, so the tests can see
 when handlers ran, how often, and in which process.
@@ -13,9 +13,9 @@ from pathlib import Path
 
 from modelops_mlc.errors import BpmnError
 from workers.effects import once
-from workers.registry import TaskContext, TopicRegistry
+from workers.handlers import TaskContext, TopicHandlers
 
-registry = TopicRegistry()
+handlers = TopicHandlers()
 
 
 def _append(path: Path, record: dict) -> None:
@@ -23,7 +23,7 @@ def _append(path: Path, record: dict) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
-@registry.topic("wt-slow")
+@handlers.topic("wt-slow")
 def slow(ctx: TaskContext) -> dict:
     """Sleep SLEEP seconds in a thread, logging when it started and ended."""
     log = Path(ctx.require("LOG_DIR")) / "intervals.jsonl"
@@ -33,7 +33,7 @@ def slow(ctx: TaskContext) -> dict:
     return {"SLOW_DONE": True}
 
 
-@registry.topic("wt-effect", cpu_bound=True)
+@handlers.topic("wt-effect", cpu_bound=True)
 def effect(ctx: TaskContext) -> dict:
     """One side effect (guarded by the dedupe key), then SLEEP seconds of work in a pool process."""
     folder = Path(ctx.require("LOG_DIR"))
@@ -45,7 +45,19 @@ def effect(ctx: TaskContext) -> dict:
     return {"EFFECT_PID": os.getpid()}
 
 
-@registry.topic("wt-flaky")
+@handlers.topic("wt-burn", cpu_bound=True)
+def burn(ctx: TaskContext) -> dict:
+    """Busy CPU work for SECONDS in a pool process, logging when it started and ended."""
+    folder = Path(ctx.require("LOG_DIR"))
+    _append(folder / "burn.jsonl", {"event": "start", "task": ctx.task_id, "pid": os.getpid()})
+    deadline, spins = time.monotonic() + float(ctx.get("SECONDS", 2)), 0
+    while time.monotonic() < deadline:
+        spins += sum(i * i for i in range(10_000)) % 7 + 1
+    _append(folder / "burn.jsonl", {"event": "end", "task": ctx.task_id, "pid": os.getpid()})
+    return {"BURN_PID": os.getpid(), "SPINS": spins}
+
+
+@handlers.topic("wt-flaky")
 def flaky(ctx: TaskContext) -> dict:
     """Fails while LOG_DIR/broken exists; counts its attempts."""
     folder = Path(ctx.require("LOG_DIR"))
@@ -55,7 +67,7 @@ def flaky(ctx: TaskContext) -> dict:
     return {"FIXED": True}
 
 
-@registry.topic("wt-echo")
+@handlers.topic("wt-echo")
 async def echo(ctx: TaskContext) -> dict:
     """MODE=ok echoes X; MODE=bpmn throws MLC_JOB_FAILED; MODE=fail raises."""
     mode = ctx.get("MODE", "ok")

@@ -74,6 +74,11 @@ class WorkerProcess:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=timeout)
 
+    def signal_group(self, sig: int = signal.SIGTERM) -> None:
+        """Send ``sig`` to the worker's whole process group (it leads its own session), as
+        systemd's ``KillMode=control-group`` or a forwarding container init would."""
+        os.killpg(self.proc.pid, sig)
+
     def kill9(self) -> None:
         """``kill -9`` the worker process alone (its pool processes are left to notice)."""
         self.proc.send_signal(signal.SIGKILL)

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 
 import pytest
 
 from modelops_mlc.config import Settings
+from modelops_mlc.daemon import GracefulStop, StatusFile
 from modelops_mlc.engine.client import ProcessInstance
 from modelops_mlc.errors import EngineError, EngineUnavailable, NotFoundError
 from modelops_mlc.tickets import TicketContext, get_ticket_system
@@ -135,16 +138,20 @@ def test_engine_down_then_run_loop_stops(settings: Settings) -> None:
     assert report.errors and report.errors[0].startswith("engine")
     assert watcher.run_once().skipped_systems == ["engine"]
     engine.down = False
-    stop = threading.Event()
-    thread = threading.Thread(target=watcher.run, args=(stop,))
+    stop = GracefulStop(1.0)
+    status = StatusFile(settings.home, "ticket-watcher", kind="watchers")
+    thread = threading.Thread(target=watcher.run, args=(stop, status))
     thread.start()
     for _ in range(100):
-        if engine.calls:
+        if engine.calls and status.path.exists():
             break
-        stop.wait(0.05)
-    stop.set()
+        time.sleep(0.05)
+    written = json.loads(status.path.read_text())
+    assert written["rounds"] >= 1 and written["delivered"] >= 1 and written["pid"] == os.getpid()
+    stop.request("test")
     thread.join(timeout=5)
     assert not thread.is_alive()
+    assert not status.path.exists()  # removed on a clean stop
     assert engine.calls and engine.calls[-1][2] == {"TICKET_STATE": "Done"}
 
 

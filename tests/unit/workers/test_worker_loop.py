@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from modelops_mlc.errors import BpmnError, EngineError, EngineUnavailable, TaskFailed
-from workers import runner as runner_mod
-from workers.registry import TopicRegistry
-from workers.runner import Worker, WorkerOptions
+from modelops_mlc.engine import LockedTask, Subscription
+from workers.daemon import Worker, WorkerOptions
+from workers.handlers import TopicHandlers
 
 _ids = itertools.count(1)
 
@@ -33,7 +33,8 @@ def make_task(topic: str, variables: dict[str, Any] | None = None, retries: int 
 
 
 class FakeApi:
-    """An engine queue: fetch hands out queued tasks (up to maxTasks unless ``overdeliver``)."""
+    """An engine queue behind the ExternalTaskApi interface: fetch hands out queued tasks (up to
+    maxTasks unless ``overdeliver``); every call is recorded."""
 
     def __init__(self, *_: Any, **__: Any) -> None:
         self.queue: list[dict[str, Any]] = []
@@ -44,8 +45,10 @@ class FakeApi:
         self.fetch_failures = 0
         self.fail_complete_with: EngineError | None = None
 
-    async def fetch_and_lock(self, topics: list[dict[str, Any]], max_tasks: int, long_poll_ms: int) -> list[dict[str, Any]]:
+    async def fetch_and_lock(self, subscriptions: list[Subscription], max_tasks: int, long_poll_ms: int = 0
+                             ) -> list[LockedTask]:
         self.fetch_sizes.append(max_tasks)
+        self.subscriptions = list(subscriptions)
         if self.fetch_failures:
             self.fetch_failures -= 1
             raise EngineUnavailable("cannot reach the engine")
@@ -56,19 +59,20 @@ class FakeApi:
         take = max_tasks + self.overdeliver
         batch, self.queue = self.queue[:take], self.queue[take:]
         self.locked.update(t["id"] for t in batch)
-        return batch
+        return [LockedTask(t) for t in batch]
 
-    async def complete(self, task_id: str, variables: dict[str, Any]) -> None:
+    async def complete(self, task_id: str, variables: dict[str, Any] | None = None) -> None:
         if self.fail_complete_with is not None:
             raise self.fail_complete_with
         self.calls.append(("complete", (task_id, variables)))
         self.locked.discard(task_id)
 
-    async def bpmn_error(self, task_id: str, code: str, message: str, variables: dict[str, Any]) -> None:
+    async def bpmn_error(self, task_id: str, code: str, message: str, variables: dict[str, Any] | None = None) -> None:
         self.calls.append(("bpmn_error", (task_id, code, message, variables)))
         self.locked.discard(task_id)
 
-    async def failure(self, task_id: str, message: str, details: str | None, retries: int, retry_timeout_ms: int) -> None:
+    async def failure(self, task_id: str, message: str, details: str | None = None, *, retries: int,
+                      retry_timeout_ms: int = 0) -> None:
         self.calls.append(("failure", (task_id, message, retries, retry_timeout_ms)))
         self.locked.discard(task_id)
 
@@ -82,18 +86,13 @@ class FakeApi:
     async def locked_by_me(self) -> list[str]:
         return sorted(self.locked)
 
-    async def aclose(self) -> None:
-        pass
-
     def of(self, kind: str) -> list[Any]:
         return [args for name, args in self.calls if name == kind]
 
 
 @pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
-    fake = FakeApi()
-    monkeypatch.setattr(runner_mod, "ExternalTaskApi", lambda *a, **k: fake)
-    return fake
+def api() -> FakeApi:
+    return FakeApi()
 
 
 def options(**kw: Any) -> WorkerOptions:
@@ -103,9 +102,10 @@ def options(**kw: Any) -> WorkerOptions:
     return WorkerOptions(**base)
 
 
-async def serve(settings: Any, registry: TopicRegistry, opts: WorkerOptions, until: Any, timeout: float = 10) -> Worker:
-    """Run a worker until ``until(worker)`` holds, then stop it and wait for run() to return."""
-    worker = Worker(settings, opts, registry)
+async def serve(settings: Any, handlers: TopicHandlers, opts: WorkerOptions, until: Any, api: FakeApi,
+                timeout: float = 10) -> Worker:
+    """Run a worker over ``api`` until ``until(worker)`` holds, then stop it and wait for run() to return."""
+    worker = Worker(settings, opts, handlers, api)
     job = asyncio.create_task(worker.run(install_signal_handlers=False))
     deadline = asyncio.get_running_loop().time() + timeout
     while not until(worker):
@@ -118,10 +118,10 @@ async def serve(settings: Any, registry: TopicRegistry, opts: WorkerOptions, unt
 
 
 def test_never_more_than_k_and_fetch_only_free_slots(settings, api) -> None:
-    registry = TopicRegistry()
+    handlers = TopicHandlers()
     running = peak = 0
 
-    @registry.topic("t", replay=False)
+    @handlers.topic("t", replay=False)
     async def handler(ctx):  # noqa: ANN001
         nonlocal running, peak
         running += 1
@@ -131,17 +131,17 @@ def test_never_more_than_k_and_fetch_only_free_slots(settings, api) -> None:
         return {"OK": ctx.task_id}
 
     api.queue = [make_task("t") for _ in range(12)]
-    worker = asyncio.run(serve(settings, registry, options(concurrency=3), lambda w: len(api.of("complete")) == 12))
+    worker = asyncio.run(serve(settings, handlers, options(concurrency=3), api=api, until=lambda w: len(api.of("complete")) == 12))
     assert peak == 3
     assert max(api.fetch_sizes) == 3 and all(1 <= n <= 3 for n in api.fetch_sizes)
     assert worker.summary.completed == 12 and worker.in_flight == 0
 
 
 def test_a_fetch_returning_more_than_asked_keeps_the_bound_and_unlocks_the_rest(settings, api) -> None:
-    registry = TopicRegistry()
+    handlers = TopicHandlers()
     running = peak = 0
 
-    @registry.topic("t", replay=False)
+    @handlers.topic("t", replay=False)
     async def handler(ctx):  # noqa: ANN001
         nonlocal running, peak
         running += 1
@@ -151,16 +151,16 @@ def test_a_fetch_returning_more_than_asked_keeps_the_bound_and_unlocks_the_rest(
 
     api.overdeliver = 3
     api.queue = [make_task("t") for _ in range(5)]
-    asyncio.run(serve(settings, registry, options(concurrency=2), lambda w: not api.queue and w.in_flight == 0
+    asyncio.run(serve(settings, handlers, options(concurrency=2), api=api, until=lambda w: not api.queue and w.in_flight == 0
                       and len(api.of("complete")) + len(api.of("unlock")) >= 5))
     assert peak <= 2
     assert len(api.of("unlock")) >= 3
 
 
 def test_outcomes_complete_bpmn_error_and_failure_with_retries_counting_down(settings, api) -> None:
-    registry = TopicRegistry()
+    handlers = TopicHandlers()
 
-    @registry.topic("t", replay=False)
+    @handlers.topic("t", replay=False)
     def handler(ctx):  # noqa: ANN001
         mode = ctx.get("MODE")
         if mode == "bpmn":
@@ -176,14 +176,14 @@ def test_outcomes_complete_bpmn_error_and_failure_with_retries_counting_down(set
     ok, bpmn, fatal, later = (make_task("t", {"MODE": m}) for m in ("ok", "bpmn", "fatal", "later"))
     first, again, last = (make_task("t", {"MODE": "boom"}, retries=r) for r in (None, 2, 1))
     api.queue = [ok, bpmn, fatal, later, first, again, last]
-    asyncio.run(serve(settings, registry, options(), lambda w: len(api.calls) >= 7))
+    asyncio.run(serve(settings, handlers, options(), api=api, until=lambda w: len(api.calls) >= 7))
 
     assert api.of("complete")[0][0] == ok["id"]
-    assert api.of("complete")[0][1]["DONE"] == {"value": True, "type": "Boolean"}
+    assert api.of("complete")[0][1]["DONE"] is True
     [(tid, code, message, variables)] = api.of("bpmn_error")
     assert (tid, code, message) == (bpmn["id"], "MLC_JOB_FAILED", "bad data")
-    assert variables["MLC_ERROR_CODE"]["value"] == "MLC_JOB_FAILED"
-    assert variables["MLC_ERROR_MESSAGE"]["value"] == "bad data" and variables["EXTRA"]["value"] == 1
+    assert variables["MLC_ERROR_CODE"] == "MLC_JOB_FAILED"
+    assert variables["MLC_ERROR_MESSAGE"] == "bad data" and variables["EXTRA"] == 1
     failures = {tid: (msg, retries, timeout) for tid, msg, retries, timeout in api.of("failure")}
     assert failures[fatal["id"]][:2] == ("config missing", 0)
     assert failures[later["id"]] == ("busy", 3, 7000)
@@ -193,7 +193,7 @@ def test_outcomes_complete_bpmn_error_and_failure_with_retries_counting_down(set
 
 
 def test_keyboard_interrupt_in_a_handler_is_not_swallowed(settings, api) -> None:
-    from workers.runner import call_handler
+    from workers.daemon import call_handler
 
     def handler(ctx):  # noqa: ANN001
         raise KeyboardInterrupt
@@ -203,63 +203,63 @@ def test_keyboard_interrupt_in_a_handler_is_not_swallowed(settings, api) -> None
 
 
 def test_the_lock_is_extended_while_a_task_runs(settings, api) -> None:
-    registry = TopicRegistry()
+    handlers = TopicHandlers()
 
-    @registry.topic("t", replay=False, lock_duration_ms=150)
+    @handlers.topic("t", replay=False, lock_duration_ms=150)
     async def handler(ctx):  # noqa: ANN001
         await asyncio.sleep(0.4)
 
     task = make_task("t")
     api.queue = [task]
-    asyncio.run(serve(settings, registry, options(), lambda w: api.of("complete")))
+    asyncio.run(serve(settings, handlers, options(), api=api, until=lambda w: api.of("complete")))
     extensions = api.of("extend_lock")
     assert len(extensions) >= 3 and all(args == (task["id"], 150) for args in extensions)
 
 
 def test_stop_waits_for_running_tasks_then_unlocks_what_the_grace_period_cuts(settings, api) -> None:
-    registry = TopicRegistry()
+    handlers = TopicHandlers()
 
-    @registry.topic("quick", replay=False)
+    @handlers.topic("quick", replay=False)
     async def quick(ctx):  # noqa: ANN001
         await asyncio.sleep(0.2)
 
-    @registry.topic("stuck", replay=False)
+    @handlers.topic("stuck", replay=False)
     async def stuck(ctx):  # noqa: ANN001
         await asyncio.sleep(60)
 
     fast, slow = make_task("quick"), make_task("stuck")
     api.queue = [fast, slow]
-    worker = asyncio.run(serve(settings, registry, options(grace_period_s=0.5), lambda w: w.in_flight == 2))
+    worker = asyncio.run(serve(settings, handlers, options(grace_period_s=0.5), api=api, until=lambda w: w.in_flight == 2))
     assert [c[0] for c in api.of("complete")] == [fast["id"]]
     assert slow["id"] in api.of("unlock")
     assert worker.summary.abandoned == 1 and not api.locked
 
 
 def test_a_recorded_outcome_is_replayed_and_a_new_one_recorded(settings, api) -> None:
-    registry = TopicRegistry()
+    handlers = TopicHandlers()
     runs: list[str] = []
 
-    @registry.topic("t")
+    @handlers.topic("t")
     def handler(ctx):  # noqa: ANN001
         runs.append(ctx.task_id)
         return {"N": len(runs)}
 
     task = make_task("t")
     api.queue = [task]
-    asyncio.run(serve(settings, registry, options(), lambda w: api.of("complete")))
+    asyncio.run(serve(settings, handlers, options(), api=api, until=lambda w: api.of("complete")))
     redelivered = dict(task, id="task-again")  # same process instance and activity instance
     api.queue = [redelivered]
     api.calls.clear()
-    worker = asyncio.run(serve(settings, registry, options(), lambda w: api.of("complete")))
+    worker = asyncio.run(serve(settings, handlers, options(), api=api, until=lambda w: api.of("complete")))
     assert runs == [task["id"]]
-    assert api.of("complete")[0] == ("task-again", {"N": {"value": 1, "type": "Integer"}})
+    assert api.of("complete")[0] == ("task-again", {"N": 1})
     assert worker.summary.replayed == 1
 
 
 def test_a_result_the_engine_refuses_becomes_a_failure(settings, api) -> None:
-    registry = TopicRegistry()
+    handlers = TopicHandlers()
 
-    @registry.topic("t")
+    @handlers.topic("t")
     def handler(ctx):  # noqa: ANN001
         return {"X": 1}
 
@@ -268,51 +268,52 @@ def test_a_result_the_engine_refuses_becomes_a_failure(settings, api) -> None:
     api.fail_complete_with = EngineError("cannot store variable", status=500, engine_type="ProcessEngineException")
     task = make_task("t")
     api.queue = [task]
-    asyncio.run(serve(settings, registry, options(), lambda w: api.of("failure")))
+    asyncio.run(serve(settings, handlers, options(), api=api, until=lambda w: api.of("failure")))
     [(tid, message, retries, _)] = api.of("failure")
     assert tid == task["id"] and "the engine refused the result" in message and retries == 3
     assert effects.lookup(settings, f"{task['processInstanceId']}:{task['activityInstanceId']}") is None
 
 
 def test_lost_lock_on_report_is_logged_not_retried(settings, api, caplog: pytest.LogCaptureFixture) -> None:
-    registry = TopicRegistry()
+    handlers = TopicHandlers()
 
-    @registry.topic("t", replay=False)
+    @handlers.topic("t", replay=False)
     def handler(ctx):  # noqa: ANN001
         return {}
 
     api.fail_complete_with = EngineError("ExternalTask x cannot be completed by worker 'unit'. It is locked by worker 'other'.",
                                          status=500, engine_type="BadUserRequestException")
     api.queue = [make_task("t")]
-    with caplog.at_level("WARNING", logger="workers.runner"):
-        worker = asyncio.run(serve(settings, registry, options(), lambda w: w.summary.lock_lost == 1))
+    with caplog.at_level("WARNING", logger="workers.daemon"):
+        worker = asyncio.run(serve(settings, handlers, options(), api=api, until=lambda w: w.summary.lock_lost == 1))
     assert not api.of("failure")
     assert any(getattr(r, "event", None) == "task.lock_lost" for r in caplog.records)
     assert worker.summary.completed == 0
 
 
 def test_an_unreachable_engine_is_retried_with_backoff(settings, api, caplog: pytest.LogCaptureFixture) -> None:
-    registry = TopicRegistry()
-    registry.topic("t", replay=False)(lambda ctx: {"OK": True})
+    handlers = TopicHandlers()
+    handlers.topic("t", replay=False)(lambda ctx: {"OK": True})
     api.fetch_failures = 2
     api.queue = [make_task("t")]
-    with caplog.at_level("WARNING", logger="workers.runner"):
-        worker = asyncio.run(serve(settings, registry, options(), lambda w: api.of("complete")))
+    with caplog.at_level("WARNING", logger="workers.daemon"):
+        worker = asyncio.run(serve(settings, handlers, options(), api=api, until=lambda w: api.of("complete")))
     assert worker.summary.completed == 1
     assert len([r for r in caplog.records if getattr(r, "event", None) == "worker.fetch_failed"]) == 2
 
 
 def test_the_same_task_delivered_twice_while_running_holds_two_slots_and_frees_both(settings, api) -> None:
-    registry = TopicRegistry()
+    handlers = TopicHandlers()
 
-    @registry.topic("t", replay=False)
+    @handlers.topic("t", replay=False)
     async def handler(ctx):  # noqa: ANN001
         await asyncio.sleep(0.05)
 
     task = make_task("t")
     api.queue = [task, dict(task), make_task("t")]
-    worker = asyncio.run(serve(settings, registry, options(concurrency=2), lambda w: len(api.of("complete")) == 3))
-    assert worker.in_flight == 0 and worker._free == 2
+    worker = asyncio.run(serve(settings, handlers, options(concurrency=2), api=api, until=lambda w: len(api.of("complete")) == 3
+                               and api.fetch_sizes[-1] == 2))
+    assert worker.in_flight == 0  # and the last fetch asked for both slots again
 
 
 def test_old_outcome_records_are_pruned(settings) -> None:

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from modelops_mlc.worker_status import running_workers, status_path, write_status
+from modelops_mlc.daemon.status import running_workers, status_path, write_status
 
 
 def _status(worker_id: str, pid: int) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 
 import pytest
 
@@ -17,10 +16,10 @@ from modelops_mlc.errors import (
     TaskFailed,
     UsageError,
 )
-from workers.logfmt import JsonFormatter, TextFormatter
-from workers.registry import TaskContext
-from workers.runner import Outcome
-from workers.support import job_errors, json_safe, model_spec, version_spec
+from modelops_mlc.daemon import JsonFormatter, TextFormatter
+from workers.handlers import TaskContext
+from workers.daemon import Outcome
+from workers.support import job_errors, model_spec, version_spec
 
 
 def ctx(settings, **variables) -> TaskContext:  # noqa: ANN001
@@ -85,12 +84,8 @@ def test_outcomes_from_results_and_exceptions() -> None:
     assert boom.message == "ValueError: boom" and "Traceback" in (boom.details or "")
 
 
-def test_json_safe_drops_non_finite_numbers() -> None:
-    assert json_safe({"a": math.nan, "b": [1.0, math.inf], "c": "x"}) == {"a": None, "b": [1.0, None], "c": "x"}
-
-
 def _record(**fields: object) -> logging.LogRecord:
-    record = logging.LogRecord("workers.runner", logging.INFO, __file__, 1, "task completed", None, None)
+    record = logging.LogRecord("workers.daemon", logging.INFO, __file__, 1, "task completed", None, None)
     record.event = "task.completed"
     record.fields = fields
     return record

@@ -1,8 +1,8 @@
-"""Log lines for the worker daemon: one line per task event, as text or as JSON.
+"""Log lines of the daemons (worker, ticket watcher): one line per event, as text or as JSON.
 
-The runner logs each task event with ``extra={"event": ..., "fields": {...}}``; the fields carry
-topic, task id, process instance, MODEL_ID and duration. The library adds no handlers: the
-``mlc worker start`` entry point calls :func:`configure`.
+Daemons log events with ``extra={"event": ..., "fields": {...}}``; a worker's fields carry topic,
+task id, process instance, MODEL_ID and duration. The library adds no handlers: the daemons'
+entry points (`mlc worker start`, `mlc ticket watch`) call :func:`configure`.
 """
 
 from __future__ import annotations

@@ -5,15 +5,15 @@ set (a mapping, or ``None``). It raises :class:`~modelops_mlc.errors.BpmnError` 
 failure the process models, and :class:`~modelops_mlc.errors.TaskFailed` (or any other
 ``Exception``) for a technical failure the engine retries::
 
-    from workers.registry import topic
+    from workers.handlers import topic
 
     @topic("score-with-vendor", cpu_bound=False)
     def score_with_vendor(ctx):
         result = vendor_api.score(ctx.require("MODEL_ID"), dedupe=ctx.dedupe_key)
         return {"VENDOR_SCORE": result}
 
-Start a worker with ``mlc worker start --handlers my_module`` (or ``my_module:registry`` for a
-:class:`TopicRegistry`, or ``my_module:HANDLERS`` for a ``{topic: function}`` mapping), or
+Start a worker with ``mlc worker start --handlers my_module`` (or ``my_module:handlers`` for a
+:class:`TopicHandlers`, or ``my_module:HANDLERS`` for a ``{topic: function}`` mapping), or
 publish the module under the entry-point group ``modelops_mlc.workers``.
 
 Handlers may be ``async def`` (run on the event loop), plain functions (run in a thread) or,
@@ -41,8 +41,8 @@ __all__ = [
     "HandlerResult",
     "TaskContext",
     "TopicHandler",
-    "TopicRegistry",
-    "default_registry",
+    "TopicHandlers",
+    "default_handlers",
     "load_builtin_handlers",
     "load_entry_points",
     "load_handlers",
@@ -140,8 +140,8 @@ class TopicHandler:
         return f"{getattr(self.func, '__module__', '?')}.{getattr(self.func, '__qualname__', repr(self.func))}"
 
 
-class TopicRegistry:
-    """Topic name -> handler; ``@registry.topic("name")`` registers a function."""
+class TopicHandlers:
+    """Topic name -> handler; ``@handlers.topic("name")`` registers a function."""
 
     def __init__(self) -> None:
         self._handlers: dict[str, TopicHandler] = {}
@@ -188,7 +188,7 @@ class TopicRegistry:
             log.info("topic %s: handler %s replaces %s", handler.topic, handler.name, current.name)
         self._handlers[handler.topic] = handler
 
-    def update(self, other: "TopicRegistry", *, replace: bool = True) -> None:
+    def update(self, other: "TopicHandlers", *, replace: bool = True) -> None:
         for handler in other:
             self.add(handler, replace=replace)
 
@@ -213,19 +213,19 @@ class TopicRegistry:
         return len(self._handlers)
 
 
-default_registry = TopicRegistry()
-topic = default_registry.topic
+default_handlers = TopicHandlers()
+topic = default_handlers.topic
 
 
-def load_builtin_handlers(registry: TopicRegistry | None = None) -> TopicRegistry:
-    """Import the nine built-in topic modules (they register on the default registry)."""
+def load_builtin_handlers(handlers: TopicHandlers | None = None) -> TopicHandlers:
+    """Import the nine built-in topic modules (they register on the default handlers)."""
     for module in BUILTIN_MODULES:
         importlib.import_module(module)
-    if registry is not None and registry is not default_registry:
-        for handler in default_registry:
+    if handlers is not None and handlers is not default_handlers:
+        for handler in default_handlers:
             if handler.func.__module__ in BUILTIN_MODULES:
-                registry.add(handler, replace=True)
-    return default_registry if registry is None else registry
+                handlers.add(handler, replace=True)
+    return default_handlers if handlers is None else handlers
 
 
 def _import(spec: str) -> tuple[Any, str | None]:
@@ -247,76 +247,76 @@ def _import(spec: str) -> tuple[Any, str | None]:
     return obj, attr
 
 
-def _register_object(obj: Any, registry: TopicRegistry, source: str) -> list[str]:
-    """Add what ``obj`` names: a TopicRegistry, a {topic: function} mapping or a decorated function."""
-    if isinstance(obj, TopicRegistry):
-        if obj is not registry:
-            registry.update(obj, replace=True)
+def _register_object(obj: Any, handlers: TopicHandlers, source: str) -> list[str]:
+    """Add what ``obj`` names: a TopicHandlers, a {topic: function} mapping or a decorated function."""
+    if isinstance(obj, TopicHandlers):
+        if obj is not handlers:
+            handlers.update(obj, replace=True)
         return obj.names()
     if isinstance(obj, Mapping):
         added = []
         for name, func in obj.items():
             if isinstance(func, TopicHandler):
-                registry.add(func, replace=True)
+                handlers.add(func, replace=True)
             elif callable(func):
-                registry.add(TopicHandler(topic=str(name), func=func), replace=True)
+                handlers.add(TopicHandler(topic=str(name), func=func), replace=True)
             else:
                 raise UsageError(f"{source}: value for topic {name!r} is not callable")
             added.append(str(name))
         return added
     if isinstance(obj, TopicHandler):
-        registry.add(obj, replace=True)
+        handlers.add(obj, replace=True)
         return [obj.topic]
     known = getattr(obj, "__mlc_handler__", None)
     if callable(obj) and isinstance(known, TopicHandler):
-        registry.add(known, replace=True)
+        handlers.add(known, replace=True)
         return [known.topic]
     raise UsageError(
-        f"{source} is not a TopicRegistry, a {{topic: function}} mapping or a function decorated with @topic"
+        f"{source} is not a TopicHandlers, a {{topic: function}} mapping or a function decorated with @topic"
     )
 
 
-def _from_module(module_name: str, before: dict[str, Any], registry: TopicRegistry) -> list[str]:
-    """Handlers a module registered on the default registry (on import now, or earlier)."""
-    found = [h for h in default_registry
+def _from_module(module_name: str, before: dict[str, Any], handlers: TopicHandlers) -> list[str]:
+    """Handlers a module registered on the default handlers (on import now, or earlier)."""
+    found = [h for h in default_handlers
              if before.get(h.topic) is not h.func or getattr(h.func, "__module__", None) == module_name]
     for handler in found:
-        if registry is not default_registry:
-            registry.add(handler, replace=True)
+        if handlers is not default_handlers:
+            handlers.add(handler, replace=True)
     return [h.topic for h in found]
 
 
-def load_handlers(specs: list[str] | tuple[str, ...], registry: TopicRegistry | None = None) -> list[str]:
-    """Import ``module`` or ``module:object`` specs into ``registry``; returns the topics they provide."""
-    registry = default_registry if registry is None else registry
+def load_handlers(specs: list[str] | tuple[str, ...], handlers: TopicHandlers | None = None) -> list[str]:
+    """Import ``module`` or ``module:object`` specs into ``handlers``; returns the topics they provide."""
+    handlers = default_handlers if handlers is None else handlers
     topics: list[str] = []
     for spec in specs:
-        before = {h.topic: h.func for h in default_registry}
+        before = {h.topic: h.func for h in default_handlers}
         obj, attr = _import(spec)
         if attr is None:
-            added = _from_module(obj.__name__, before, registry)
+            added = _from_module(obj.__name__, before, handlers)
             if not added:
                 raise UsageError(f"handler module {spec!r} registers no topic", hint="decorate handlers with @topic(...)")
             topics.extend(added)
         else:
-            topics.extend(_register_object(obj, registry, spec))
+            topics.extend(_register_object(obj, handlers, spec))
     return topics
 
 
-def load_entry_points(registry: TopicRegistry | None = None) -> list[str]:
+def load_entry_points(handlers: TopicHandlers | None = None) -> list[str]:
     """Load handlers published under the ``modelops_mlc.workers`` entry-point group."""
     from importlib.metadata import entry_points
 
-    registry = default_registry if registry is None else registry
+    handlers = default_handlers if handlers is None else handlers
     topics: list[str] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        before = {h.topic: h.func for h in default_registry}
+        before = {h.topic: h.func for h in default_handlers}
         try:
             obj = ep.load()
         except Exception as exc:  # a broken plug-in is the user's to fix, not a crash of ours
             raise UsageError(f"cannot load worker entry point {ep.name!r} ({ep.value}): {exc}") from exc
         if inspect.ismodule(obj):
-            topics.extend(_from_module(obj.__name__, before, registry))
+            topics.extend(_from_module(obj.__name__, before, handlers))
         else:
-            topics.extend(_register_object(obj, registry, f"entry point {ep.name}"))
+            topics.extend(_register_object(obj, handlers, f"entry point {ep.name}"))
     return topics

@@ -1,0 +1,67 @@
+"""Status: what `mlc worker status` and `mlc status` show of a running worker, rewritten on
+changes (a burst of them makes one write) and at each heartbeat."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelops_mlc.daemon import StatusFile
+    from workers.daemon.flight import Flight
+
+__all__ = ["StatusLoop", "flight_status"]
+
+MIN_WRITE_INTERVAL_S = 0.25  # a busy worker changes state per task; the file need not follow each
+
+
+def flight_status(flight: "Flight") -> dict[str, Any]:
+    ctx = flight.ctx
+    return {"task_id": ctx.task_id, "topic": ctx.topic, "process_instance_id": ctx.process_instance_id,
+            "model_id": ctx.model_id, "activity_id": ctx.activity_id, "started_at": flight.started_at}
+
+
+def process_fields() -> dict[str, Any]:
+    return {"pid": os.getpid(), "hostname": socket.gethostname()}
+
+
+class StatusLoop:
+    """Writes ``snapshot()`` to the status file when marked dirty, and every ``heartbeat_s``."""
+
+    def __init__(self, file: "StatusFile", snapshot: Callable[[], dict[str, Any]], heartbeat_s: float) -> None:
+        self._file = file
+        self._snapshot = snapshot
+        self._heartbeat_s = heartbeat_s
+        self._dirty = asyncio.Event()
+        self._closing = False
+
+    def mark_dirty(self) -> None:
+        self._dirty.set()
+
+    def write(self) -> None:
+        self._file.write({**self._snapshot(), "heartbeat": dt.datetime.now(dt.timezone.utc).isoformat()})
+
+    async def run(self) -> None:
+        """Until :meth:`close`. It ends on a flag rather than by cancellation: ``asyncio.wait_for``
+        in 3.11 can swallow a cancel that arrives as its inner wait completes, hanging the stop."""
+        while not self._closing:
+            self.write()
+            self._dirty.clear()
+            waiter = asyncio.ensure_future(self._dirty.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=self._heartbeat_s)
+            finally:
+                waiter.cancel()
+            if not self._closing:
+                await asyncio.sleep(MIN_WRITE_INTERVAL_S)
+
+    def close(self) -> None:
+        self._closing = True
+        self._dirty.set()
+
+    def remove(self) -> None:
+        self._file.remove()
