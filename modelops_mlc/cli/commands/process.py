@@ -25,11 +25,11 @@ def signal_name(name: str) -> str:
 
 def deploy(
     files: Annotated[list[Path], typer.Argument(help="BPMN/DMN files or directories.", show_default=False)],
-    name: Annotated[str, typer.Option(help="Deployment name.")] = "mlc",
+    name: Annotated[str, typer.Option(help="Name of the process deployment in the engine.")] = "mlc",
     force: Annotated[bool, typer.Option("--force", help="Deploy even unchanged resources.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Deploy BPMN and DMN resources (unchanged ones are skipped)."""
+    """Deploy MLC processes to the engine: BPMN and DMN files (unchanged ones are skipped)."""
     with _client() as client:
         result = client.deploy_processes(files, name=name, changed_only=not force)
     if as_json:

@@ -1,9 +1,11 @@
 """MLC_ENGINE_AUTH=bearer: the stock engine has no bearer auth of its own, so it is run behind a
 token-checking reverse proxy (as an OAuth2 proxy would front it). The proxy here checks the
-token and forwards to the session's real engine; both of EngineClient's HTTP stacks must send it."""
+token and forwards to the session's real engine; every transport of the engine gateway must send
+it: EngineClient's httpx and pycamunda calls, and the async ExternalTaskApi."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
@@ -14,7 +16,7 @@ import httpx
 import pytest
 
 from modelops_mlc.config import Settings
-from modelops_mlc.engine import EngineClient
+from modelops_mlc.engine import EngineClient, ExternalTaskApi, Subscription
 from modelops_mlc.errors import EngineAuthError, UsageError
 
 TOKEN = "t0ken-" + uuid.uuid4().hex
@@ -66,6 +68,17 @@ def test_bearer_token_reaches_the_engine_on_both_stacks(bearer_proxy: str) -> No
         client.deploy_processes([DATA / "signal_start.bpmn"])  # pycamunda (requests, multipart)
         client.signal("mlc.test-review-requested", {"MODEL_ID": model})  # pycamunda
         assert client.count_instances(model_id=model) == 1
+
+
+def test_bearer_token_reaches_the_engine_from_the_external_task_api(bearer_proxy: str) -> None:
+    async def fetch(token: str) -> list:
+        settings = Settings(engine_url=bearer_proxy, engine_auth="bearer", engine_token=token)
+        async with ExternalTaskApi(settings, "bearer-test") as api:
+            return await api.fetch_and_lock([Subscription("no-such-topic-" + uuid.uuid4().hex[:6])], 1)
+
+    assert asyncio.run(fetch(TOKEN)) == []
+    with pytest.raises(EngineAuthError, match="refused the credentials"):
+        asyncio.run(fetch("wrong"))
 
 
 def test_wrong_or_missing_token_is_refused(bearer_proxy: str) -> None:
