@@ -1,18 +1,17 @@
 """The metrics test and champion/challenger comparison, built on ``mlflow.models.evaluate``.
 
-MLflow's default evaluator computes the classification metrics (binary with the largest label as
-positive, multiclass weighted with one-vs-rest ROC AUC) and the regression metrics, and logs them
-with its plots to an evaluation run. We add what it lacks: a flat metric dict under the contract's
-names, the confusion matrix as data, and bias metrics for a protected attribute.
-
-Drawing the plots costs a classifier's evaluation most of its time (five PNGs, ~1.4 s of ~1.8 s
-on 2 cores), so ``metrics_test(plots=False)`` (the ``run-test`` worker) evaluates with the same
-evaluator minus its image artifacts: the same metrics, logged the same way.
+MLflow's built-in evaluators compute the classification metrics (binary with the largest label as
+positive, multiclass weighted with one-vs-rest ROC AUC) and the regression metrics, and log them to
+an evaluation run linked to the model. We add what they lack: a flat metric dict under the
+contract's names, the confusion matrix as data, and bias metrics for a protected attribute.
+``plots=False`` (the ``run-test`` worker) leaves out the classifier's plot images, which cost most
+of its time; the metrics and run records are the same.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import time
 import warnings
@@ -59,34 +58,82 @@ GREATER_IS_BETTER = {
     "equal_opportunity_difference": False,
 }
 PREDICTION = "prediction"
-_NO_PLOTS_EVALUATOR = "mlc-classifier-no-plots"
 _EVALUATOR_CONFIG = {"log_model_explainability": False}
+_LINKED_MODEL = "mlc_linked_model_id"  # our evaluator_config key: the LoggedModel to link metrics to
+_EVALUATORS = {  # (task type, plots) -> the name our evaluator is registered under
+    ("classification", True): "mlc-classifier",
+    ("classification", False): "mlc-classifier-no-plots",
+    ("regression", True): "mlc-regressor",
+    ("regression", False): "mlc-regressor",
+}
 
 
-def _evaluators(task_type: str, plots: bool) -> tuple[list[str], dict[str, Any]]:
-    """``evaluators`` and ``evaluator_config`` for ``mlflow.models.evaluate``.
+def _register_evaluators() -> None:
+    """Register MLflow's classifier and regressor evaluators under our names (once per process).
 
-    Without plots a classifier is evaluated by MLflow's own classifier evaluator with its image
-    logging switched off (registered once per process under our name); regression draws no plots.
-    Should MLflow's internals move, we fall back to the default evaluator, plots and all.
+    They compute and log exactly what MLflow's do, linked to the LoggedModel named in the config
+    (see :func:`_evaluate_kwargs`); the no-plots classifier also skips its image artifacts.
     """
-    if not plots and task_type == "classification":
-        try:
-            from mlflow.models.evaluation.evaluator_registry import _model_evaluation_registry as registry
-            from mlflow.models.evaluation.evaluators.classifier import ClassifierEvaluator
+    from mlflow.models.evaluation.evaluator_registry import _model_evaluation_registry as registry
 
-            if not registry.is_registered(_NO_PLOTS_EVALUATOR):
-                class _ClassifierWithoutPlots(ClassifierEvaluator):  # type: ignore[misc, valid-type]
-                    name = _NO_PLOTS_EVALUATOR
+    if all(registry.is_registered(name) for name in _EVALUATORS.values()):
+        return
+    from mlflow.entities import LoggedModelInput
+    from mlflow.models.evaluation.evaluators.classifier import ClassifierEvaluator
+    from mlflow.models.evaluation.evaluators.regressor import RegressorEvaluator
 
-                    def _log_image_artifact(self, do_plot: Any, artifact_name: str) -> None:
-                        return None
+    class _Linked:
+        def evaluate(self, *, evaluator_config: dict[str, Any], run_id: str, model_id: str | None = None,
+                     **kwargs: Any) -> Any:
+            config = dict(evaluator_config)
+            linked = config.pop(_LINKED_MODEL, None)
+            if linked and not model_id:
+                model_id = linked
+                # what mlflow.models.evaluate records for a linked model: the model as a run input
+                self.client.log_inputs(run_id, models=[LoggedModelInput(model_id)])  # type: ignore[attr-defined]
+            return super().evaluate(evaluator_config=config, run_id=run_id, model_id=model_id,  # type: ignore[misc]
+                                    **kwargs)
 
-                registry.register(_NO_PLOTS_EVALUATOR, _ClassifierWithoutPlots)
-            return [_NO_PLOTS_EVALUATOR], {_NO_PLOTS_EVALUATOR: dict(_EVALUATOR_CONFIG)}
-        except Exception as exc:  # pragma: no cover - depends on MLflow's private layout
-            log.debug("cannot set up the evaluator without plots, using the default one: %s", exc)
-    return ["default"], {"default": dict(_EVALUATOR_CONFIG)}
+    class _Classifier(_Linked, ClassifierEvaluator):  # type: ignore[misc, valid-type]
+        name = _EVALUATORS["classification", True]
+
+    class _ClassifierWithoutPlots(_Classifier):
+        name = _EVALUATORS["classification", False]
+
+        def _log_image_artifact(self, do_plot: Any, artifact_name: str) -> None:
+            return None
+
+    class _Regressor(_Linked, RegressorEvaluator):  # type: ignore[misc, valid-type]
+        name = _EVALUATORS["regression", True]
+
+    for cls in (_Classifier, _ClassifierWithoutPlots, _Regressor):
+        registry.register(cls.name, cls)
+
+
+def _evaluate_kwargs(model: Any, task_type: str, plots: bool) -> dict[str, Any]:
+    """``model``, ``evaluators`` and ``evaluator_config`` for ``mlflow.models.evaluate``.
+
+    We go around one part of ``mlflow.models.evaluate``: given a model that carries a LoggedModel
+    id, it looks that LoggedModel up (``get_logged_model``, which on the SQL store loads every metric
+    ever linked to it, so each back test is slower than the one before) and, after its evaluator has
+    logged the metrics linked to the model, logs them all a second time. So we pass the same
+    pyfunc model without the id and let our evaluator link the metrics and the run input to it:
+    the metrics, the dataset input and tag, and the links are recorded once, as MLflow would.
+    Should MLflow's internals move, we fall back to its default evaluator, plots and all.
+    """
+    try:
+        _register_evaluators()
+        name = _EVALUATORS[task_type, plots]
+        config: dict[str, Any] = dict(_EVALUATOR_CONFIG)
+        if getattr(model, "model_id", None):
+            config[_LINKED_MODEL] = model.model_id
+            unlinked = copy.copy(model)  # the cached model keeps its id
+            unlinked._model_id = None
+            model = unlinked
+        return {"model": model, "evaluators": [name], "evaluator_config": {name: config}}
+    except Exception as exc:  # pragma: no cover - depends on MLflow's private layout
+        log.debug("cannot set up our evaluators, using MLflow's default one: %s", exc)
+    return {"model": model, "evaluators": ["default"], "evaluator_config": {"default": dict(_EVALUATOR_CONFIG)}}
 
 
 def _test_data(registry: Registry, info: ModelVersionInfo, data_path: str | Path | None) -> tuple[Path, DataRef]:
@@ -176,17 +223,14 @@ class _Evaluation:
         self.task_type = _task_type(info, model, y)
         self.extra_metrics: dict[str, float] = {}
         columns = list(dict.fromkeys([*self.features, target]))
-        evaluators, evaluator_config = _evaluators(self.task_type, plots)
         try:
             with warnings.catch_warnings(), _quiet("mlflow"):
                 warnings.simplefilter("ignore")
                 result = mlflow.models.evaluate(
-                    model=model,
                     data=df[columns],
                     targets=target,
                     model_type="classifier" if self.task_type == "classification" else "regressor",
-                    evaluators=evaluators,
-                    evaluator_config=evaluator_config,
+                    **_evaluate_kwargs(model, self.task_type, plots),
                 )
                 y_pred = np.asarray(model.predict(df[self.features]))
         except MlcError:
