@@ -18,21 +18,29 @@ fields it has no getter for added (:class:`LockedTask`). Its client
 * it has no ``extendLock`` and no ``unlock``;
 * its errors are bare ``HTTPError`` s without the engine's message and type; here they are the
   SDK's :class:`~modelops_mlc.errors.EngineError` tree, from :mod:`.gateway`.
+
+The transport is aiohttp rather than httpx, which the rest of the SDK uses: a worker makes one
+call per task at least, and on a busy worker httpx's per-request CPU (several times
+aiohttp's, bench/RESULTS.md) was what held throughput down, on cores the engine shares. Auth
+headers and error mapping still come from :mod:`.gateway`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from camunda.external_task.external_task import ExternalTask
 
 from modelops_mlc.engine import gateway
 from modelops_mlc.engine.variables import from_engine, to_engine
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from modelops_mlc.config import Settings
 
 __all__ = ["ExternalTaskApi", "LockedTask", "Subscription"]
@@ -80,19 +88,31 @@ class LockedTask(ExternalTask):
 
 
 class ExternalTaskApi:
-    """``/external-task`` endpoints for one worker id over one pooled async client."""
+    """``/external-task`` endpoints for one worker id over one pooled async session."""
 
     def __init__(self, settings: "Settings", worker_id: str, *, max_connections: int = 16) -> None:
         self.worker_id = worker_id
         self.url = settings.engine_url
         self._timeout = settings.engine_request_timeout
-        self._http = httpx.AsyncClient(
-            **gateway.http_options(settings),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        )
+        self._headers = gateway.headers(settings)
+        self._max_connections = max_connections
+        self._session: "aiohttp.ClientSession | None" = None
+
+    def _open(self) -> "aiohttp.ClientSession":
+        """The session, created in the running loop on first use (aiohttp binds it to a loop)."""
+        import aiohttp
+
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+            )
+        return self._session
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def __aenter__(self) -> "ExternalTaskApi":
         return self
@@ -100,14 +120,20 @@ class ExternalTaskApi:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _call(self, method: str, path: str, *, json: Any = None, params: Any = None,
+    async def _call(self, method: str, path: str, *, body: Any = None, params: Mapping[str, str] | None = None,
                     timeout: float | None = None) -> Any:
+        import aiohttp
+
+        session = self._open()
+        data = None if body is None else json.dumps(body).encode()
+        headers = None if data is None else {"Content-Type": "application/json"}
         try:
-            response = await self._http.request(method, path, json=json, params=params,
-                                                timeout=timeout if timeout is not None else self._timeout)
-        except httpx.TransportError:
+            async with session.request(method, self.url + path, data=data, headers=headers, params=params,
+                                       timeout=aiohttp.ClientTimeout(total=timeout or self._timeout)) as response:
+                status, raw, reason = response.status, await response.read(), response.reason or ""
+        except (aiohttp.ClientError, asyncio.TimeoutError):
             raise gateway.unavailable(self.url) from None
-        return gateway.read_response(response, what=f"{method} {path}")
+        return gateway.answer(status, raw, what=f"{method} {path}", reason=reason)
 
     async def fetch_and_lock(
         self, subscriptions: Sequence[Subscription], max_tasks: int, long_poll_ms: int = 0
@@ -121,18 +147,18 @@ class ExternalTaskApi:
             "asyncResponseTimeout": long_poll_ms,
             "topics": [s.to_engine() for s in subscriptions],
         }
-        rows = await self._call("POST", "/external-task/fetchAndLock", json=body,
+        rows = await self._call("POST", "/external-task/fetchAndLock", body=body,
                                 timeout=long_poll_ms / 1000 + self._timeout)
         return [LockedTask(row) for row in rows or []]
 
     async def complete(self, task_id: str, variables: Mapping[str, Any] | None = None) -> None:
         await self._call("POST", f"/external-task/{task_id}/complete",
-                         json={"workerId": self.worker_id, "variables": to_engine(variables)})
+                         body={"workerId": self.worker_id, "variables": to_engine(variables)})
 
     async def bpmn_error(self, task_id: str, code: str, message: str,
                          variables: Mapping[str, Any] | None = None) -> None:
         await self._call("POST", f"/external-task/{task_id}/bpmnError",
-                         json={"workerId": self.worker_id, "errorCode": code, "errorMessage": message,
+                         body={"workerId": self.worker_id, "errorCode": code, "errorMessage": message,
                                "variables": to_engine(variables)})
 
     async def failure(self, task_id: str, message: str, details: str | None = None, *, retries: int,
@@ -142,11 +168,11 @@ class ExternalTaskApi:
                                 "retryTimeout": retry_timeout_ms}
         if details:
             body["errorDetails"] = details
-        await self._call("POST", f"/external-task/{task_id}/failure", json=body)
+        await self._call("POST", f"/external-task/{task_id}/failure", body=body)
 
     async def extend_lock(self, task_id: str, duration_ms: int) -> None:
         await self._call("POST", f"/external-task/{task_id}/extendLock",
-                         json={"workerId": self.worker_id, "newDuration": duration_ms})
+                         body={"workerId": self.worker_id, "newDuration": duration_ms})
 
     async def unlock(self, task_id: str) -> None:
         await self._call("POST", f"/external-task/{task_id}/unlock")

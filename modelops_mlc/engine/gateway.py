@@ -1,13 +1,15 @@
 """The one way into Camunda: authentication, HTTP client options and error mapping for every
-transport the SDK uses (httpx sync and async, and requests underneath pycamunda).
+transport the SDK uses (httpx for the client, aiohttp for external tasks, and requests
+underneath pycamunda).
 
 Every engine call of the project goes through :class:`~modelops_mlc.engine.EngineClient` or
 :class:`~modelops_mlc.engine.ExternalTaskApi`, and both build their clients here:
 
 * :func:`authorization` is the only place that turns ``MLC_ENGINE_AUTH`` and its credentials
   into an ``Authorization`` header;
-* :func:`read_response` and :func:`unavailable` are the only places that turn an engine response
-  or a transport failure into the :class:`~modelops_mlc.errors.MlcError` tree.
+* :func:`answer` (:func:`read_response` for httpx, a response hook for pycamunda) and
+  :func:`unavailable` are the only places that turn an engine response or a transport failure
+  into the :class:`~modelops_mlc.errors.MlcError` tree.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTH_HINT",
     "PycamundaAuth",
+    "answer",
     "authorization",
     "engine_error",
     "headers",
@@ -101,16 +104,22 @@ def unavailable(url: str) -> EngineUnavailable:
     )
 
 
-def read_response(response: httpx.Response, *, what: str | None = None) -> Any:
-    """The parsed JSON of a successful answer (None for an empty one); raises for an error status."""
-    if response.status_code >= 400:
-        raise engine_error(response.status_code, response.text, what=what, reason=response.reason_phrase)
-    if response.status_code == 204 or not response.content:
+def answer(status: int, body: bytes, *, what: str | None = None, reason: str = "") -> Any:
+    """The parsed JSON of an engine answer (None for an empty one); raises for an error status.
+    Any transport hands its status, raw body and reason phrase here."""
+    if status >= 400:
+        raise engine_error(status, body.decode("utf-8", "replace"), what=what, reason=reason)
+    if status == 204 or not body:
         return None
     try:
-        return response.json()
+        return json.loads(body)
     except ValueError:
-        return response.text
+        return body.decode("utf-8", "replace")
+
+
+def read_response(response: httpx.Response, *, what: str | None = None) -> Any:
+    """:func:`answer` for an httpx response."""
+    return answer(response.status_code, response.content, what=what, reason=response.reason_phrase)
 
 
 def is_lock_lost(exc: EngineError) -> bool:
