@@ -25,6 +25,7 @@ class WorkerOptions:
     topics: tuple[str, ...] | None = None  # None: every topic of the handlers
     process_keys: tuple[str, ...] | None = None  # only tasks of these process definitions (None: any)
     concurrency: int = 4
+    prefetch: int | None = None  # tasks locked ahead while tasks are short (None: concurrency; 0: never)
     lock_duration_ms: int = 60_000
     long_poll_ms: int = 10_000  # a stop waits for a pending poll, so keep it modest
     max_retries: int = 3
@@ -41,6 +42,8 @@ class WorkerOptions:
             raise UsageError("--concurrency must be at least 1")
         if self.lock_duration_ms < 100:
             raise UsageError("--lock-duration must be at least 100 ms")
+        if self.prefetch is not None and self.prefetch < 0:
+            raise UsageError("--prefetch must be 0 or more")
         if self.max_retries < 0:
             raise UsageError("--retries must be 0 or more")
         if self.long_poll_ms < 0 or self.retry_backoff_ms < 0 or self.grace_period_s < 0:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["StatusLoop", "flight_status"]
 
-MIN_WRITE_INTERVAL_S = 0.25  # a busy worker changes state per task; the file need not follow each
+MIN_WRITE_INTERVAL_S = 0.5  # a busy worker changes state per task; the file need not follow each
 
 
 def flight_status(flight: "Flight") -> dict[str, Any]:

@@ -104,8 +104,10 @@ class Worker:
         replay = self._replay = Replay(self.settings, execution)
         self._reporter = Reporter(self._api, self.options, self.summary, replay, self._events)
         self._keeper = LockKeeper(self._api, self._events)
+        prefetch = self.options.concurrency if self.options.prefetch is None else self.options.prefetch
         self._fetcher = Fetcher(self._api, self._subscriptions(), self._slots, long_poll_ms=self.options.long_poll_ms,
-                                start=self._start, unlock=self._reporter.unlock, events=self._events)
+                                prefetch=prefetch, start=self._start, unlock=self._reporter.unlock,
+                                events=self._events)
         if install_signal_handlers:
             self._stop.install(asyncio.get_running_loop())
         self._events(logging.INFO, "worker.started", f"serving {', '.join(self.topics)}",
@@ -139,6 +141,7 @@ class Worker:
             "state": "stopping" if self._stopping.is_set() else "running",
             "started_at": self._started_at,
             "in_flight": [flight_status(f) for f in self._in_flight.values()],
+            "queued": self._fetcher.queued if self._fetcher is not None else 0,
             "counts": dict(self.summary.__dict__),
         }
 
@@ -178,6 +181,7 @@ class Worker:
         )
 
     def _start(self, task: "LockedTask") -> None:
+        """Run a task in the slot the fetcher took for it."""
         ctx = self._context(task)
         handler = self.handlers[ctx.topic]
         flight = Flight(task=task, ctx=ctx, handler=handler, started=time.monotonic(),
@@ -194,8 +198,11 @@ class Worker:
 
     def _finished(self, key: int) -> None:
         """The one place a slot is given back: exactly once per started task."""
-        if self._in_flight.pop(key, None) is not None:
-            self._slots.give_back(1)
+        flight = self._in_flight.pop(key, None)
+        if flight is not None:
+            self._slots.give_back()
+            if self._fetcher is not None:
+                self._fetcher.task_finished(time.monotonic() - flight.started)
             self._status.mark_dirty()
 
     async def _execute(self, flight: Flight) -> None:
@@ -221,7 +228,11 @@ class Worker:
     # -- stopping -------------------------------------------------------------------------------
 
     async def _drain(self) -> None:
-        """Wait for running tasks up to the grace period (or a second signal), then unlock the rest."""
+        """Unlock the queued tasks; wait for running ones up to the grace period (or a second
+        signal), then unlock the rest."""
+        if self._fetcher is not None:
+            for task in self._fetcher.take_queue():
+                await self._reporter.unlock(task.get_task_id())
         while self._in_flight and not self._force.is_set():
             remaining = self._stop.remaining()
             if remaining <= 0:

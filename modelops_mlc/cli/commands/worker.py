@@ -39,6 +39,12 @@ def start(
     concurrency: Annotated[
         int, typer.Option("--concurrency", "-c", min=1, envvar="MLC_WORKER_CONCURRENCY", help="Tasks run at once, at most.")
     ] = 4,
+    prefetch: Annotated[
+        int | None,
+        typer.Option("--prefetch", min=0, envvar="MLC_WORKER_PREFETCH",
+                     help="Tasks locked ahead while tasks are short (default: the concurrency; 0: never).",
+                     show_default=False),
+    ] = None,
     worker_id: Annotated[
         str | None,
         typer.Option("--worker-id", envvar="MLC_WORKER_ID", help="Worker id the engine sees (default: host-pid).",
@@ -103,6 +109,7 @@ def start(
         topics=tuple(topic) if topic else None,
         process_keys=tuple(process_key) if process_key else None,
         concurrency=concurrency,
+        prefetch=prefetch,
         lock_duration_ms=lock_duration,
         long_poll_ms=long_poll,
         max_retries=retries,

@@ -131,10 +131,62 @@ def test_never_more_than_k_and_fetch_only_free_slots(settings, api) -> None:
         return {"OK": ctx.task_id}
 
     api.queue = [make_task("t") for _ in range(12)]
-    worker = asyncio.run(serve(settings, handlers, options(concurrency=3), api=api, until=lambda w: len(api.of("complete")) == 12))
+    worker = asyncio.run(serve(settings, handlers, options(concurrency=3, prefetch=0), api=api,
+                               until=lambda w: len(api.of("complete")) == 12))
     assert peak == 3
     assert max(api.fetch_sizes) == 3 and all(1 <= n <= 3 for n in api.fetch_sizes)
     assert worker.summary.completed == 12 and worker.in_flight == 0
+
+
+def test_short_tasks_are_prefetched_into_a_queue_without_breaking_the_bound(settings, api) -> None:
+    handlers = TopicHandlers()
+    running = peak = 0
+
+    @handlers.topic("t", replay=False)
+    async def handler(ctx):  # noqa: ANN001
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+
+    api.queue = [make_task("t") for _ in range(40)]
+    worker = asyncio.run(serve(settings, handlers, options(concurrency=2, prefetch=4), api=api,
+                               until=lambda w: len(api.of("complete")) == 40))
+    assert peak == 2 and worker.summary.completed == 40
+    assert api.fetch_sizes[0] == 2  # nothing known of the task time yet: only the free slots
+    assert max(api.fetch_sizes) == 6  # then the free slots and the queue
+    assert len(api.fetch_sizes) < 20 and not api.locked
+
+
+def test_long_tasks_are_not_prefetched(settings, api) -> None:
+    handlers = TopicHandlers()
+
+    @handlers.topic("t", replay=False)
+    async def handler(ctx):  # noqa: ANN001
+        await asyncio.sleep(0.6)  # above PREFETCH_MAX_TASK_S
+
+    api.queue = [make_task("t") for _ in range(3)]
+    asyncio.run(serve(settings, handlers, options(concurrency=1, prefetch=4), api=api,
+                      until=lambda w: len(api.of("complete")) == 3))
+    assert max(api.fetch_sizes) == 1
+
+
+def test_a_stop_unlocks_queued_tasks_without_running_them(settings, api) -> None:
+    handlers = TopicHandlers()
+    ran: list[str] = []
+
+    @handlers.topic("t", replay=False)
+    async def handler(ctx):  # noqa: ANN001
+        ran.append(ctx.task_id)
+        await asyncio.sleep(0.01 if len(ran) <= 4 else 0.3)
+
+    api.queue = [make_task("t") for _ in range(12)]
+    worker = asyncio.run(serve(settings, handlers, options(concurrency=1, prefetch=3), api=api,
+                               until=lambda w: len(ran) == 6))
+    unlocked = set(api.of("unlock"))
+    assert unlocked and not unlocked & set(ran)  # queued ones went back unrun
+    assert not api.locked and worker.summary.completed == 6
 
 
 def test_a_fetch_returning_more_than_asked_keeps_the_bound_and_unlocks_the_rest(settings, api) -> None:
@@ -311,8 +363,8 @@ def test_the_same_task_delivered_twice_while_running_holds_two_slots_and_frees_b
 
     task = make_task("t")
     api.queue = [task, dict(task), make_task("t")]
-    worker = asyncio.run(serve(settings, handlers, options(concurrency=2), api=api, until=lambda w: len(api.of("complete")) == 3
-                               and api.fetch_sizes[-1] == 2))
+    worker = asyncio.run(serve(settings, handlers, options(concurrency=2, prefetch=0), api=api,
+                               until=lambda w: len(api.of("complete")) == 3 and api.fetch_sizes[-1] == 2))
     assert worker.in_flight == 0  # and the last fetch asked for both slots again
 
 
