@@ -13,6 +13,9 @@ import logging
 import sys
 from typing import Any, TextIO
 
+from modelops_mlc.registry.quiet import quiet_mlflow_logs
+from modelops_mlc.serialize import json_safe
+
 __all__ = ["JsonFormatter", "TextFormatter", "configure"]
 
 _FIELD_ORDER = ("topic", "task_id", "process_instance_id", "model_id", "activity_id", "duration_ms")
@@ -44,7 +47,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             data["error_type"] = record.exc_info[0].__name__
             data["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str)
+        return json.dumps(data, default=json_safe)
 
 
 class TextFormatter(logging.Formatter):
@@ -77,5 +80,6 @@ def configure(log_format: str = "text", *, level: int = logging.INFO, stream: Te
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "urllib3", "alembic", "mlflow", "camunda", "git"):
+    for noisy in ("httpx", "httpcore", "urllib3", "aiohttp", "camunda", "git"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    quiet_mlflow_logs(max(level, logging.WARNING))

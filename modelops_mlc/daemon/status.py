@@ -17,6 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from modelops_mlc.serialize import json_safe
+
 __all__ = [
     "StatusFile",
     "WorkerStatus",
@@ -47,7 +49,7 @@ def write_status(path: Path, status: WorkerStatus) -> None:
     """Replace the file atomically, so a reader never sees half a document."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(status, indent=2, default=str))
+    tmp.write_text(json.dumps(json_safe(status)))
     os.replace(tmp, path)
 
 

@@ -12,6 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from modelops_mlc.serialize import json_safe
+
 __all__ = ["from_engine", "from_engine_value", "to_engine", "to_engine_value"]
 
 _INT32 = 2**31
@@ -34,7 +36,7 @@ def to_engine_value(value: Any) -> dict[str, Any]:
             value = value.replace(tzinfo=dt.timezone.utc)
         return {"value": value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}" + value.strftime("%z"), "type": "Date"}
     if isinstance(value, (Mapping, list, tuple)):
-        return {"value": json.dumps(value, default=str), "type": "Json"}
+        return {"value": json.dumps(json_safe(value)), "type": "Json"}  # no NaN: the engine's parser refuses it
     if hasattr(value, "item"):  # numpy scalars
         return to_engine_value(value.item())
     return {"value": str(value), "type": "String"}

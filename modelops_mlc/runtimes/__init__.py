@@ -7,7 +7,6 @@ Names are loaded on first use, so importing this package costs nothing.
 from __future__ import annotations
 
 import importlib
-import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -40,9 +39,6 @@ _WHERE = {
 
 
 def __getattr__(name: str) -> Any:
-    if name == "RuntimeRegistry":  # the old name, until every caller says RuntimeCatalog
-        warnings.warn("RuntimeRegistry is now RuntimeCatalog", DeprecationWarning, stacklevel=2)
-        name = "RuntimeCatalog"
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -155,12 +155,12 @@ def test_train_registers_a_child_version_once(worker, instances, models) -> None
 
 
 def test_deploy_without_a_runtime_then_to_a_batch_runtime(worker, instances, wt_settings) -> None:
-    from modelops_mlc.runtimes import DeploymentManager, RuntimeRegistry
+    from modelops_mlc.runtimes import DeploymentManager, RuntimeCatalog
 
     refused = run(instances, "wt-deploy", {"MODEL_ID": MODEL, "MODEL_VERSION": 1, "MODEL_STAGE": "PROD"}, ok=False)
     assert refused["MLC_ERROR_CODE"] == "MLC_NO_RUNTIME"
 
-    RuntimeRegistry(wt_settings).add("wt-batch", tags={"stage": "QA", "TAG": "wt-svc"}, replace=True)
+    RuntimeCatalog(wt_settings).add("wt-batch", tags={"stage": "QA", "TAG": "wt-svc"}, replace=True)
     out = run(instances, "wt-deploy", {"MODEL_ID": MODEL, "MODEL_VERSION": 1})
     assert out["DEPLOY_MODE"] == "batch" and out["RUNTIME_NAME"] == "wt-batch"
     deployments = [d for d in DeploymentManager(wt_settings).list() if d.model_name == MODEL]
