@@ -39,6 +39,7 @@ MARKDOWN = BENCH / "RESULTS.md"
 BENCHMARKS: dict[str, tuple[bool, list[str]]] = {
     "startup": (False, []),
     "worker_throughput": (True, ["--smoke"]),
+    "worker_throughput_io": (True, ["--smoke"]),
     "step_latency": (True, []),
     "serving": (False, []),
     "drift": (False, []),
