@@ -155,6 +155,20 @@ def test_sigterm_after_the_grace_period_unlocks_the_task(start_worker, instances
     assert len(worker.events("task.abandoned")) == 1
 
 
+def test_a_second_sigterm_stops_at_once_and_unlocks_the_task(start_worker, instances, tmp_path) -> None:
+    worker = start_worker(*HANDLERS, "--topic", "wt-slow", "--grace-period", "300", "--long-poll", "1000")
+    pi = instances.start("wt-slow", {"LOG_DIR": str(tmp_path), "SLEEP": 120})
+    _wait_for(lambda: _lines(tmp_path / "intervals.jsonl"), what="the task to start")
+    worker.proc.send_signal(signal.SIGTERM)
+    _wait_for(lambda: worker.events("worker.stopping"), what="the graceful stop to begin")
+    assert worker.proc.poll() is None  # still waiting for the task, as the first signal asks
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.proc.wait(timeout=30) == 0  # long before the 300 s grace period, thread still sleeping
+    task = instances.external_task(pi)
+    assert task is not None and task["workerId"] is None  # unlocked for another worker
+    assert worker.events("worker.force_stop") and len(worker.events("task.abandoned")) == 1
+
+
 def test_failing_handler_becomes_an_incident_and_retrying_it_succeeds(
     start_worker, instances, tmp_path, wt_client, wt_cli
 ) -> None:

@@ -287,6 +287,32 @@ def test_stop_waits_for_running_tasks_then_unlocks_what_the_grace_period_cuts(se
     assert worker.summary.abandoned == 1 and not api.locked
 
 
+def test_a_second_stop_request_skips_the_rest_of_the_grace_period(settings, api) -> None:
+    handlers = TopicHandlers()
+
+    @handlers.topic("stuck", replay=False)
+    async def stuck(ctx):  # noqa: ANN001
+        await asyncio.sleep(60)
+
+    task = make_task("stuck")
+    api.queue = [task]
+
+    async def main() -> Worker:
+        worker = Worker(settings, options(grace_period_s=60), handlers, api)
+        job = asyncio.create_task(worker.run(install_signal_handlers=False))
+        while worker.in_flight == 0:
+            await asyncio.sleep(0.01)
+        worker.request_shutdown("first")
+        await asyncio.sleep(0.1)
+        assert not job.done()  # the first request waits for the running task
+        worker.request_shutdown("second")
+        await asyncio.wait_for(job, 5)  # far inside the 60 s grace period
+        return worker
+
+    worker = asyncio.run(main())
+    assert worker.summary.abandoned == 1 and task["id"] in api.of("unlock") and not api.locked
+
+
 def test_a_recorded_outcome_is_replayed_and_a_new_one_recorded(settings, api) -> None:
     handlers = TopicHandlers()
     runs: list[str] = []
