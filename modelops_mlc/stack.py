@@ -139,7 +139,7 @@ class Stack:
                 ["runtime", "serve", "local", "--port", str(runtime_port), "--tag", "stage=QA,PROD"],
                 home, self._runtime_health, env,
             ),
-            Daemon("ticket-watcher", ["ticket", "watch", "--log-format", "json"], home, None, env),
+            Daemon("ticket-watcher", ["ticket", "watch", "--log-format", "json"], home, self._watcher_health, env),
         ]
 
     # -- health checks --------------------------------------------------------------------------
@@ -155,13 +155,23 @@ class Stack:
         return ok, url
 
     def _worker_health(self) -> tuple[bool, str]:
-        from modelops_mlc.daemon.status import running_workers
+        from modelops_mlc.daemon import running_workers
 
         live = running_workers(self.settings.home, prune=False)
         if not live:
             return False, "no worker status yet"
         in_flight = sum(len(w.get("in_flight") or []) for w in live)
         return True, f"{len(live)} worker(s) on {self.settings.engine_url}, {in_flight} task(s) in flight"
+
+    def _watcher_health(self) -> tuple[bool, str]:
+        from modelops_mlc.daemon import running
+
+        live = running(self.settings.home, "watchers", prune=False)
+        if not live:
+            return True, "running, no round finished yet"
+        w = live[0]
+        problems = f", {len(w['errors'])} problem(s) last round" if w.get("errors") else ""
+        return True, f"{w.get('rounds', 0)} round(s), {w.get('delivered', 0)} change(s) delivered{problems}"
 
     def _engine_is_local(self) -> bool:
         return self.settings.engine_url.rstrip("/") == self.engine.url

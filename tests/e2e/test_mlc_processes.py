@@ -277,3 +277,4 @@ def test_mlc_status_shows_every_part_healthy(stack: StackHandle, run_mlc) -> Non
     assert set(parts) == {"engine", "worker", "runtime", "ticket-watcher"}
     assert all(p["healthy"] for p in parts.values()), parts
     assert "worker(s)" in parts["worker"]["detail"]
+    assert "round(s)" in parts["ticket-watcher"]["detail"]  # from the watcher's own status file
