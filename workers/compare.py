@@ -6,7 +6,8 @@ from typing import Any
 
 from modelops_mlc.errors import TaskFailed
 from workers.handlers import TaskContext, topic
-from workers.support import job_errors, json_safe, model_name, version_spec
+from modelops_mlc.serialize import json_safe
+from workers.support import job_errors, model_name, version_spec
 from workers.variables import (
     CHALLENGER_VERSION,
     CHAMPION_VERSION,

@@ -23,7 +23,6 @@ from modelops_mlc.errors import (
     TaskFailed,
     UsageError,
 )
-from modelops_mlc.serialize import json_safe  # re-exported for workers/compare.py until it imports the SDK's
 from workers.handlers import TaskContext
 from workers.variables import (
     MLC_JOB_FAILED,
@@ -33,7 +32,7 @@ from workers.variables import (
     MODEL_VERSION,
 )
 
-__all__ = ["finite", "job_errors", "json_safe", "model_name", "model_spec", "version_spec"]
+__all__ = ["finite", "job_errors", "model_name", "model_spec", "version_spec"]
 
 
 def version_spec(name: str, version: Any) -> str:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from modelops_mlc.errors import JobError, MissingDataError, first_line
 from modelops_mlc.jobs.results import DataRef
 from modelops_mlc.registry.client import sha256_file
-from modelops_mlc.serialize import json_safe as jsonable  # noqa: F401  (jobs/evaluate.py imports it from here)
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -14,16 +14,17 @@ import contextlib
 import copy
 import logging
 import time
-import warnings
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops_mlc.errors import JobError, MissingDataError, MlcError
-from modelops_mlc.jobs._data import data_ref, first_line, jsonable, read_frame, require_file, role_data, write_frame
+from modelops_mlc.errors import JobError, MissingDataError, MlcError, first_line
+from modelops_mlc.jobs._data import data_ref, read_frame, require_file, role_data, write_frame
 from modelops_mlc.jobs.results import CompareResult, DataRef, MetricComparison, TestResult
 from modelops_mlc.registry import ModelVersionInfo, Registry
+from modelops_mlc.registry.quiet import quiet_mlflow
+from modelops_mlc.serialize import json_safe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -224,8 +225,7 @@ class _Evaluation:
         self.extra_metrics: dict[str, float] = {}
         columns = list(dict.fromkeys([*self.features, target]))
         try:
-            with warnings.catch_warnings(), _quiet("mlflow"):
-                warnings.simplefilter("ignore")
+            with quiet_mlflow():
                 result = mlflow.models.evaluate(
                     data=df[columns],
                     targets=target,
@@ -251,7 +251,7 @@ class _Evaluation:
             labels = np.unique(np.concatenate([np.asarray(y), y_pred]))
             self.labels = labels
             self.confusion_matrix = {
-                "labels": [jsonable(v) for v in labels],
+                "labels": [json_safe(v) for v in labels],
                 "matrix": confusion_matrix(y, y_pred, labels=labels).tolist(),
             }
             protected = info.tags.get("protected_attribute")
@@ -269,25 +269,9 @@ def _pos_label(info: ModelVersionInfo, labels: Any) -> Any:
     declared = info.tags.get("pos_label")
     if declared is not None:
         for label in labels:
-            if str(jsonable(label)) == declared:
+            if str(json_safe(label)) == declared:
                 return label
     return labels[-1]
-
-
-class _quiet:
-    """Raise a logger's level for a block (MLflow's evaluator logs every inference at INFO)."""
-
-    def __init__(self, name: str, level: int = logging.ERROR) -> None:
-        self.logger = logging.getLogger(name)
-        self.level = level
-
-    def __enter__(self) -> None:
-        self.saved = self.logger.level
-        if self.saved < self.level:
-            self.logger.setLevel(self.level)
-
-    def __exit__(self, *exc: object) -> None:
-        self.logger.setLevel(self.saved)
 
 
 def metrics_test(
