@@ -59,8 +59,13 @@ class Worker:
         self._stop = GracefulStop(options.grace_period_s, on_request=self._on_stop, on_force=self._on_force)
         self._started_at = dt.datetime.now(dt.timezone.utc).isoformat()
         self._slots = Slots(options.concurrency)
-        self._execution: Execution | None = None
-        self._fetcher: Fetcher | None = None
+        self._execution = Execution(options)
+        self._replay = Replay(settings, self._execution)
+        self._reporter = Reporter(api, options, self.summary, self._replay, self._events)
+        self._keeper = LockKeeper(api, self._events)
+        self._fetcher = Fetcher(api, self._subscriptions(), self._slots, long_poll_ms=options.long_poll_ms,
+                                prefetch=options.concurrency if options.prefetch is None else options.prefetch,
+                                start=self._start, unlock=self._reporter.unlock, events=self._events)
         self._status = StatusLoop(StatusFile(settings.home, options.worker_id), self.status,
                                   options.status_interval_s)
 
@@ -95,19 +100,10 @@ class Worker:
         self._events(logging.WARNING, "worker.force_stop", "stopping now, without waiting for running tasks",
                      {"reason": reason, "in_flight": len(self._in_flight)})
         self._force.set()
-        if self._fetcher is not None:
-            self._fetcher.cancel_pending()
+        self._fetcher.cancel_pending()
 
     async def run(self, *, install_signal_handlers: bool = True) -> WorkerSummary:
         """Serve until :meth:`request_shutdown` (or SIGTERM/SIGINT); returns what was done."""
-        execution = self._execution = Execution(self.options)
-        replay = self._replay = Replay(self.settings, execution)
-        self._reporter = Reporter(self._api, self.options, self.summary, replay, self._events)
-        self._keeper = LockKeeper(self._api, self._events)
-        prefetch = self.options.concurrency if self.options.prefetch is None else self.options.prefetch
-        self._fetcher = Fetcher(self._api, self._subscriptions(), self._slots, long_poll_ms=self.options.long_poll_ms,
-                                prefetch=prefetch, start=self._start, unlock=self._reporter.unlock,
-                                events=self._events)
         if install_signal_handlers:
             self._stop.install(asyncio.get_running_loop())
         self._events(logging.INFO, "worker.started", f"serving {', '.join(self.topics)}",
@@ -116,7 +112,7 @@ class Worker:
                       **process_fields()})
         status_task = asyncio.create_task(self._status.run())
         try:
-            await self._prune_records(replay)
+            await self._prune_records()
             await self._fetcher.run(self._stopping)
         finally:
             await self._drain()
@@ -124,7 +120,7 @@ class Worker:
             self._status.close()
             await asyncio.gather(status_task, return_exceptions=True)
             self._status.remove()
-            execution.shutdown(abandoned=bool(self.summary.abandoned))
+            self._execution.shutdown(abandoned=bool(self.summary.abandoned))
             self._stop.uninstall()
             self._events(logging.INFO, "worker.stopped", "worker stopped",
                          {**self.summary.__dict__, "peak_in_flight": self._peak})
@@ -141,7 +137,7 @@ class Worker:
             "state": "stopping" if self._stopping.is_set() else "running",
             "started_at": self._started_at,
             "in_flight": [flight_status(f) for f in self._in_flight.values()],
-            "queued": self._fetcher.queued if self._fetcher is not None else 0,
+            "queued": self._fetcher.queued,
             "counts": dict(self.summary.__dict__),
         }
 
@@ -155,9 +151,9 @@ class Worker:
             for name, handler in self.handlers.items()
         ]
 
-    async def _prune_records(self, replay: Replay) -> None:
+    async def _prune_records(self) -> None:
         try:
-            dropped = await replay.prune()
+            dropped = await self._replay.prune()
         except MlcError as exc:  # the store is down: tasks will say so; do not refuse to start
             self._events(logging.WARNING, "worker.prune_failed", f"cannot prune old task records: {exc.message}")
             return
@@ -201,13 +197,11 @@ class Worker:
         flight = self._in_flight.pop(key, None)
         if flight is not None:
             self._slots.give_back()
-            if self._fetcher is not None:
-                self._fetcher.task_finished(time.monotonic() - flight.started)
+            self._fetcher.task_finished(time.monotonic() - flight.started)
             self._status.mark_dirty()
 
     async def _execute(self, flight: Flight) -> None:
         execution = self._execution
-        assert execution is not None
         self._events.task(logging.INFO, "task.started", "task locked", flight, retries=flight.ctx.retries)
         self._keeper.keep(flight)
         try:
@@ -230,9 +224,8 @@ class Worker:
     async def _drain(self) -> None:
         """Unlock the queued tasks; wait for running ones up to the grace period (or a second
         signal), then unlock the rest."""
-        if self._fetcher is not None:
-            for task in self._fetcher.take_queue():
-                await self._reporter.unlock(task.get_task_id())
+        for task in self._fetcher.take_queue():
+            await self._reporter.unlock(task.get_task_id())
         while self._in_flight and not self._force.is_set():
             remaining = self._stop.remaining()
             if remaining <= 0:
