@@ -73,6 +73,7 @@ class Fetcher:
         api: "ExternalTaskApi",
         subscriptions: Sequence["Subscription"],
         slots: Slots,
+        stopping: asyncio.Event,
         *,
         long_poll_ms: int,
         prefetch: int,
@@ -83,6 +84,7 @@ class Fetcher:
         self._api = api
         self._subscriptions = list(subscriptions)
         self._slots = slots
+        self._stopping = stopping
         self._long_poll_ms = long_poll_ms
         self._prefetch = max(prefetch, 0)
         self._start = start
@@ -128,10 +130,12 @@ class Fetcher:
         return 0 if self._queue else self._slots.free
 
     def _start_queued(self) -> None:
-        while self._queue and self._slots.take():
+        while self._queue and not self._stopping.is_set() and self._slots.take():
             self._start(self._queue.popleft())
 
-    async def run(self, stopping: asyncio.Event) -> None:
+    async def run(self) -> None:
+        """Until a stop is asked for; the queue is left for :meth:`take_queue`."""
+        stopping = self._stopping
         backoff = 0.5
         while not stopping.is_set():
             self._start_queued()

@@ -63,7 +63,8 @@ class Worker:
         self._replay = Replay(settings, self._execution)
         self._reporter = Reporter(api, options, self.summary, self._replay, self._events)
         self._keeper = LockKeeper(api, self._events)
-        self._fetcher = Fetcher(api, self._subscriptions(), self._slots, long_poll_ms=options.long_poll_ms,
+        self._fetcher = Fetcher(api, self._subscriptions(), self._slots, self._stopping,
+                                long_poll_ms=options.long_poll_ms,
                                 prefetch=options.concurrency if options.prefetch is None else options.prefetch,
                                 start=self._start, unlock=self._reporter.unlock, events=self._events)
         self._status = StatusLoop(StatusFile(settings.home, options.worker_id), self.status,
@@ -113,7 +114,7 @@ class Worker:
         status_task = asyncio.create_task(self._status.run())
         try:
             await self._prune_records()
-            await self._fetcher.run(self._stopping)
+            await self._fetcher.run()
         finally:
             await self._drain()
             await self._reporter.unlock_leftovers()
