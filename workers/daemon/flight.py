@@ -26,6 +26,7 @@ class Flight:
     lock_ms: int  # how long each lock (and each extension) lasts
     job: "asyncio.Task[None] | None" = None
     engine_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # extendLock and the report never overlap
+    holds_slot: bool = True  # until its outcome is known; the report runs outside the slot
     done: bool = False
     abandoned: bool = False
 

@@ -48,16 +48,19 @@ class StatusLoop:
     async def run(self) -> None:
         """Until :meth:`close`. It ends on a flag rather than by cancellation: ``asyncio.wait_for``
         in 3.11 can swallow a cancel that arrives as its inner wait completes, hanging the stop."""
+        loop = asyncio.get_running_loop()
         while not self._closing:
             self.write()
+            written = loop.time()
             self._dirty.clear()
             waiter = asyncio.ensure_future(self._dirty.wait())
             try:
                 await asyncio.wait({waiter}, timeout=self._heartbeat_s)
             finally:
                 waiter.cancel()
-            if not self._closing:
-                await asyncio.sleep(MIN_WRITE_INTERVAL_S)
+            gap = MIN_WRITE_INTERVAL_S - (loop.time() - written)
+            if gap > 0 and not self._closing:
+                await asyncio.sleep(gap)
 
     def close(self) -> None:
         self._closing = True

@@ -59,6 +59,7 @@ class Worker:
         self._stop = GracefulStop(options.grace_period_s, on_request=self._on_stop, on_force=self._on_force)
         self._started_at = dt.datetime.now(dt.timezone.utc).isoformat()
         self._slots = Slots(options.concurrency)
+        self._reports = asyncio.Semaphore(options.concurrency)  # reports in flight, at most
         self._execution = Execution(options)
         self._replay = Replay(settings, self._execution)
         self._reporter = Reporter(api, options, self.summary, self._replay, self._events)
@@ -137,7 +138,8 @@ class Worker:
             "concurrency": self.options.concurrency,
             "state": "stopping" if self._stopping.is_set() else "running",
             "started_at": self._started_at,
-            "in_flight": [flight_status(f) for f in self._in_flight.values()],
+            "in_flight": [flight_status(f) for f in self._in_flight.values() if f.holds_slot],
+            "reporting": sum(not f.holds_slot for f in self._in_flight.values()),
             "queued": self._fetcher.queued,
             "counts": dict(self.summary.__dict__),
         }
@@ -188,18 +190,24 @@ class Worker:
         # its first run is still going, and each run holds its own slot.
         key = next(self._starts)
         self._in_flight[key] = flight
-        self._peak = max(self._peak, len(self._in_flight))
+        self._peak = max(self._peak, self._slots.size - self._slots.free)
         flight.job = asyncio.create_task(self._execute(flight), name=f"task-{ctx.task_id}")
         flight.job.add_done_callback(lambda _job, k=key: self._finished(k))
         self._status.mark_dirty()
 
     def _finished(self, key: int) -> None:
-        """The one place a slot is given back: exactly once per started task."""
         flight = self._in_flight.pop(key, None)
         if flight is not None:
+            self._release_slot(flight)
+            self._status.mark_dirty()
+
+    def _release_slot(self, flight: Flight) -> None:
+        """The one place a slot is given back: exactly once per started task, as soon as its
+        outcome is known (or its run ended otherwise)."""
+        if flight.holds_slot:
+            flight.holds_slot = False
             self._slots.give_back()
             self._fetcher.task_finished(time.monotonic() - flight.started)
-            self._status.mark_dirty()
 
     async def _execute(self, flight: Flight) -> None:
         execution = self._execution
@@ -207,8 +215,13 @@ class Worker:
         self._keeper.keep(flight)
         try:
             outcome, replayed = await self._replay.outcome(flight, lambda: execution.run(flight.handler, flight.ctx))
-            async with flight.engine_lock:
-                await self._reporter.report(flight, outcome, replayed)
+            # The handler is done: its slot takes the next task while the report goes out. A
+            # report waits for the engine (~ms, seconds when it is busy), and a slot held through
+            # it would idle for that long on every task. Reports in flight are bounded too.
+            async with self._reports:
+                self._release_slot(flight)
+                async with flight.engine_lock:
+                    await self._reporter.report(flight, outcome, replayed)
         except asyncio.CancelledError:
             if not flight.abandoned:
                 raise
@@ -240,7 +253,7 @@ class Worker:
         for flight in list(self._in_flight.values()):
             flight.abandoned = True
             self.summary.abandoned += 1
-            if not flight.handler.is_async and not flight.handler.cpu_bound:
+            if flight.holds_slot and not flight.handler.is_async and not flight.handler.cpu_bound:
                 self.summary.abandoned_threads += 1
             if flight.job is not None:
                 flight.job.cancel()

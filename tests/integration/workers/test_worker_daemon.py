@@ -53,9 +53,11 @@ def test_concurrency_bound_holds_and_status_shows_tasks(start_worker, instances,
     ids = [instances.start("wt-slow", {"LOG_DIR": str(tmp_path), "SLEEP": 1.0}) for _ in range(n)]
 
     _wait_for(lambda: len(_lines(tmp_path / "intervals.jsonl")) >= 2, what="first tasks to start")
-    status = json.loads(wt_cli("worker", "status", "--json").stdout)
-    mine = [w for w in status if w["worker_id"] == worker.worker_id]
-    assert mine, status
+    def mine() -> list:
+        status = json.loads(wt_cli("worker", "status", "--json").stdout)
+        return [w for w in status if w["worker_id"] == worker.worker_id and w["in_flight"]]
+
+    mine = _wait_for(mine, timeout=10, what="the status file to show the running tasks")
     assert mine[0]["topics"] == ["wt-slow"] and mine[0]["concurrency"] == k
     assert 1 <= len(mine[0]["in_flight"]) <= k
     assert {t["topic"] for t in mine[0]["in_flight"]} == {"wt-slow"}

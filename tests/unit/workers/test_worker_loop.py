@@ -44,6 +44,8 @@ class FakeApi:
         self.overdeliver = 0
         self.fetch_failures = 0
         self.fail_complete_with: EngineError | None = None
+        self.complete_delay = 0.0
+        self.completing = self.peak_completing = 0
 
     async def fetch_and_lock(self, subscriptions: list[Subscription], max_tasks: int, long_poll_ms: int = 0
                              ) -> list[LockedTask]:
@@ -64,6 +66,10 @@ class FakeApi:
     async def complete(self, task_id: str, variables: dict[str, Any] | None = None) -> None:
         if self.fail_complete_with is not None:
             raise self.fail_complete_with
+        self.completing += 1
+        self.peak_completing = max(self.peak_completing, self.completing)
+        await asyncio.sleep(self.complete_delay)
+        self.completing -= 1
         self.calls.append(("complete", (task_id, variables)))
         self.locked.discard(task_id)
 
@@ -187,6 +193,28 @@ def test_a_stop_unlocks_queued_tasks_without_running_them(settings, api) -> None
     unlocked = set(api.of("unlock"))
     assert unlocked and not unlocked & set(ran)  # queued ones went back unrun
     assert not api.locked and worker.summary.completed == 6
+
+
+def test_a_slow_report_does_not_hold_the_slot_and_reports_are_bounded(settings, api) -> None:
+    handlers = TopicHandlers()
+    running = peak = 0
+    overlapped = False
+
+    @handlers.topic("t", replay=False)
+    async def handler(ctx):  # noqa: ANN001
+        nonlocal running, peak, overlapped
+        running += 1
+        peak = max(peak, running)
+        overlapped = overlapped or api.completing > 0  # an earlier task's report is still out
+        await asyncio.sleep(0.01)
+        running -= 1
+
+    api.complete_delay = 0.2
+    api.queue = [make_task("t") for _ in range(6)]
+    asyncio.run(serve(settings, handlers, options(concurrency=2, prefetch=0), api=api,
+                      until=lambda w: len(api.of("complete")) == 6))
+    assert peak <= 2 and overlapped
+    assert api.peak_completing == 2  # at most `concurrency` reports at a time
 
 
 def test_a_fetch_returning_more_than_asked_keeps_the_bound_and_unlocks_the_rest(settings, api) -> None:
