@@ -4,25 +4,24 @@ engine process (:mod:`.local`)."""
 
 from modelops_mlc.engine.client import (
     Definition,
-    ProcessDeployment,
     EngineClient,
     HistoricActivity,
     Incident,
+    ProcessDeployment,
     ProcessInstance,
     UserTask,
 )
-from modelops_mlc.engine.external_tasks import ExternalTaskApi, LockedTask, Subscription
 from modelops_mlc.engine.gateway import is_lock_lost
 from modelops_mlc.engine.variables import from_engine, to_engine
 
 __all__ = [
     "Definition",
-    "ProcessDeployment",
     "EngineClient",
     "ExternalTaskApi",
     "HistoricActivity",
     "Incident",
     "LockedTask",
+    "ProcessDeployment",
     "ProcessInstance",
     "Subscription",
     "UserTask",
@@ -30,3 +29,12 @@ __all__ = [
     "is_lock_lost",
     "to_engine",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The external-task API on first use: `mlc signal` and friends need not load asyncio."""
+    if name in ("ExternalTaskApi", "LockedTask", "Subscription"):
+        from modelops_mlc.engine import external_tasks
+
+        return getattr(external_tasks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
