@@ -123,43 +123,48 @@ async def serve(settings: Any, handlers: TopicHandlers, opts: WorkerOptions, unt
     return worker
 
 
+class Gauge:
+    """Counts the handlers running at once, and the most ever."""
+
+    def __init__(self) -> None:
+        self.running = self.peak = 0
+
+    async def hold(self, seconds: float) -> None:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        await asyncio.sleep(seconds)
+        self.running -= 1
+
+
 def test_never_more_than_k_and_fetch_only_free_slots(settings, api) -> None:
     handlers = TopicHandlers()
-    running = peak = 0
+    gauge = Gauge()
 
     @handlers.topic("t", replay=False)
     async def handler(ctx):  # noqa: ANN001
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.03)
-        running -= 1
+        await gauge.hold(0.03)
         return {"OK": ctx.task_id}
 
     api.queue = [make_task("t") for _ in range(12)]
     worker = asyncio.run(serve(settings, handlers, options(concurrency=3, prefetch=0), api=api,
                                until=lambda w: len(api.of("complete")) == 12))
-    assert peak == 3
+    assert gauge.peak == 3
     assert max(api.fetch_sizes) == 3 and all(1 <= n <= 3 for n in api.fetch_sizes)
     assert worker.summary.completed == 12 and worker.in_flight == 0
 
 
 def test_short_tasks_are_prefetched_into_a_queue_without_breaking_the_bound(settings, api) -> None:
     handlers = TopicHandlers()
-    running = peak = 0
+    gauge = Gauge()
 
     @handlers.topic("t", replay=False)
     async def handler(ctx):  # noqa: ANN001
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.01)
-        running -= 1
+        await gauge.hold(0.01)
 
     api.queue = [make_task("t") for _ in range(40)]
     worker = asyncio.run(serve(settings, handlers, options(concurrency=2, prefetch=4), api=api,
                                until=lambda w: len(api.of("complete")) == 40))
-    assert peak == 2 and worker.summary.completed == 40
+    assert gauge.peak == 2 and worker.summary.completed == 40
     assert api.fetch_sizes[0] == 2  # nothing known of the task time yet: only the free slots
     assert max(api.fetch_sizes) == 6  # then the free slots and the queue
     assert len(api.fetch_sizes) < 20 and not api.locked
@@ -197,43 +202,36 @@ def test_a_stop_unlocks_queued_tasks_without_running_them(settings, api) -> None
 
 def test_a_slow_report_does_not_hold_the_slot_and_reports_are_bounded(settings, api) -> None:
     handlers = TopicHandlers()
-    running = peak = 0
+    gauge = Gauge()
     overlapped = False
 
     @handlers.topic("t", replay=False)
     async def handler(ctx):  # noqa: ANN001
-        nonlocal running, peak, overlapped
-        running += 1
-        peak = max(peak, running)
+        nonlocal overlapped
         overlapped = overlapped or api.completing > 0  # an earlier task's report is still out
-        await asyncio.sleep(0.01)
-        running -= 1
+        await gauge.hold(0.01)
 
     api.complete_delay = 0.2
     api.queue = [make_task("t") for _ in range(6)]
     asyncio.run(serve(settings, handlers, options(concurrency=2, prefetch=0), api=api,
                       until=lambda w: len(api.of("complete")) == 6))
-    assert peak <= 2 and overlapped
+    assert gauge.peak <= 2 and overlapped
     assert api.peak_completing == 2  # at most `concurrency` reports at a time
 
 
 def test_a_fetch_returning_more_than_asked_keeps_the_bound_and_unlocks_the_rest(settings, api) -> None:
     handlers = TopicHandlers()
-    running = peak = 0
+    gauge = Gauge()
 
     @handlers.topic("t", replay=False)
     async def handler(ctx):  # noqa: ANN001
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.05)
-        running -= 1
+        await gauge.hold(0.05)
 
     api.overdeliver = 3
     api.queue = [make_task("t") for _ in range(5)]
     asyncio.run(serve(settings, handlers, options(concurrency=2), api=api, until=lambda w: not api.queue and w.in_flight == 0
                       and len(api.of("complete")) + len(api.of("unlock")) >= 5))
-    assert peak <= 2
+    assert gauge.peak <= 2
     assert len(api.of("unlock")) >= 3
 
 
