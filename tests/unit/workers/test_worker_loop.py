@@ -123,6 +123,17 @@ async def serve(settings: Any, handlers: TopicHandlers, opts: WorkerOptions, unt
     return worker
 
 
+def sleepers(*, lock_duration_ms: int | None = None, **seconds: float) -> TopicHandlers:
+    """Async handlers that only sleep, ``topic=seconds`` each, outcomes not recorded."""
+    handlers = TopicHandlers()
+    for name, duration in seconds.items():
+        async def sleep(ctx, duration: float = duration) -> None:  # noqa: ANN001
+            await asyncio.sleep(duration)
+
+        handlers.topic(name, replay=False, lock_duration_ms=lock_duration_ms)(sleep)
+    return handlers
+
+
 class Gauge:
     """Counts the handlers running at once, and the most ever."""
 
@@ -171,11 +182,7 @@ def test_short_tasks_are_prefetched_into_a_queue_without_breaking_the_bound(sett
 
 
 def test_long_tasks_are_not_prefetched(settings, api) -> None:
-    handlers = TopicHandlers()
-
-    @handlers.topic("t", replay=False)
-    async def handler(ctx):  # noqa: ANN001
-        await asyncio.sleep(0.6)  # above PREFETCH_MAX_TASK_S
+    handlers = sleepers(t=0.6)  # above PREFETCH_MAX_TASK_S
 
     api.queue = [make_task("t") for _ in range(3)]
     asyncio.run(serve(settings, handlers, options(concurrency=1, prefetch=4), api=api,
@@ -281,11 +288,7 @@ def test_keyboard_interrupt_in_a_handler_is_not_swallowed(settings, api) -> None
 
 
 def test_the_lock_is_extended_while_a_task_runs(settings, api) -> None:
-    handlers = TopicHandlers()
-
-    @handlers.topic("t", replay=False, lock_duration_ms=150)
-    async def handler(ctx):  # noqa: ANN001
-        await asyncio.sleep(0.4)
+    handlers = sleepers(t=0.4, lock_duration_ms=150)
 
     task = make_task("t")
     api.queue = [task]
@@ -295,15 +298,7 @@ def test_the_lock_is_extended_while_a_task_runs(settings, api) -> None:
 
 
 def test_stop_waits_for_running_tasks_then_unlocks_what_the_grace_period_cuts(settings, api) -> None:
-    handlers = TopicHandlers()
-
-    @handlers.topic("quick", replay=False)
-    async def quick(ctx):  # noqa: ANN001
-        await asyncio.sleep(0.2)
-
-    @handlers.topic("stuck", replay=False)
-    async def stuck(ctx):  # noqa: ANN001
-        await asyncio.sleep(60)
+    handlers = sleepers(quick=0.2, stuck=60)
 
     fast, slow = make_task("quick"), make_task("stuck")
     api.queue = [fast, slow]
@@ -314,11 +309,7 @@ def test_stop_waits_for_running_tasks_then_unlocks_what_the_grace_period_cuts(se
 
 
 def test_a_second_stop_request_skips_the_rest_of_the_grace_period(settings, api) -> None:
-    handlers = TopicHandlers()
-
-    @handlers.topic("stuck", replay=False)
-    async def stuck(ctx):  # noqa: ANN001
-        await asyncio.sleep(60)
+    handlers = sleepers(stuck=60)
 
     task = make_task("stuck")
     api.queue = [task]
@@ -407,12 +398,7 @@ def test_an_unreachable_engine_is_retried_with_backoff(settings, api, caplog: py
 
 
 def test_the_same_task_delivered_twice_while_running_holds_two_slots_and_frees_both(settings, api) -> None:
-    handlers = TopicHandlers()
-
-    @handlers.topic("t", replay=False)
-    async def handler(ctx):  # noqa: ANN001
-        await asyncio.sleep(0.05)
-
+    handlers = sleepers(t=0.05)
     task = make_task("t")
     api.queue = [task, dict(task), make_task("t")]
     worker = asyncio.run(serve(settings, handlers, options(concurrency=2, prefetch=0), api=api,
