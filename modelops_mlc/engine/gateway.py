@@ -80,7 +80,8 @@ def engine_error(status: int, body: str, *, what: str | None = None, reason: str
     """The error for an engine answer with HTTP ``status`` and response text ``body``.
 
     The engine answers ``{"type": "SomeException", "message": "..."}``; the message is kept as
-    the engine wrote it, and the type goes to ``engine_type``.
+    the engine wrote it (less the class name of a wrapped exception), and the type goes to
+    ``engine_type``.
     """
     message, etype = (body or "").strip() or reason or f"HTTP {status}", None
     try:
@@ -89,6 +90,10 @@ def engine_error(status: int, body: str, *, what: str | None = None, reason: str
         parsed = None
     if isinstance(parsed, dict):
         message, etype = str(parsed.get("message") or reason or message), parsed.get("type")
+    # A wrapped engine exception reads "org.camunda.bpm.engine.SomeException: what happened".
+    head, sep, rest = message.partition(": ")
+    if sep and head.startswith("org.camunda.") and " " not in head:
+        etype, message = etype or head.rsplit(".", 1)[-1], rest.strip() or message
     prefix = f"{what}: " if what else ""
     if status in (401, 403):
         return EngineAuthError(f"{prefix}the engine refused the credentials ({status})", status=status,

@@ -29,6 +29,8 @@ def test_engine_errors_keep_the_engines_message_type_and_status() -> None:
     plain = gateway.engine_error(502, "Bad Gateway from the proxy")
     assert plain.message == "Bad Gateway from the proxy" and plain.engine_type is None
     assert gateway.engine_error(500, "", reason="Internal Server Error").message == "Internal Server Error"
+    wrapped = gateway.engine_error(500, '{"message": "org.camunda.bpm.engine.ProcessEngineException: ENGINE-03004 x"}')
+    assert wrapped.message == "ENGINE-03004 x" and wrapped.engine_type == "ProcessEngineException"
 
 
 def test_refused_credentials_are_an_auth_error_with_a_hint_and_no_secret() -> None:
