@@ -51,9 +51,6 @@ class EventLog:
     def __init__(self, worker_id: str) -> None:
         self.worker_id = worker_id
 
-    def enabled(self, level: int) -> bool:
-        return log.isEnabledFor(level)
-
     def __call__(self, level: int, event: str, message: str, fields: dict[str, Any] | None = None) -> None:
         if log.isEnabledFor(level):
             log.log(level, message, extra={"event": event, "fields": {"worker_id": self.worker_id, **(fields or {})}})

@@ -158,9 +158,8 @@ class Reporter:
                 await self._with_engine_retry(self._api.complete, ctx.task_id, outcome.variables)
                 summary.completed += 1
                 summary.replayed += int(replayed)
-                if events.enabled(logging.INFO):
-                    events.task(logging.INFO, "task.completed", "task completed", flight, duration_ms=duration_ms,
-                                replayed=replayed or None, variables=sorted(outcome.variables))
+                events.task(logging.INFO, "task.completed", "task completed", flight, duration_ms=duration_ms,
+                            replayed=replayed or None, variables=sorted(outcome.variables))
             elif outcome.kind == "bpmn_error":
                 code = outcome.error_code or MLC_JOB_FAILED
                 message = outcome.message or code

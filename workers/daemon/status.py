@@ -20,9 +20,7 @@ MIN_WRITE_INTERVAL_S = 0.5  # a busy worker changes state per task; the file nee
 
 
 def flight_status(flight: "Flight") -> dict[str, Any]:
-    ctx = flight.ctx
-    return {"task_id": ctx.task_id, "topic": ctx.topic, "process_instance_id": ctx.process_instance_id,
-            "model_id": ctx.model_id, "activity_id": ctx.activity_id, "started_at": flight.started_at}
+    return flight.fields(started_at=flight.started_at)
 
 
 def process_fields() -> dict[str, Any]:
