@@ -49,7 +49,6 @@ class Worker:
         self.settings = settings
         self.options = options
         self.summary = WorkerSummary()
-        self._api = api
         self._events = EventLog(options.worker_id)
         self._in_flight: dict[int, Flight] = {}
         self._starts = itertools.count()
