@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +101,19 @@ def running_workers(home: Path, *, prune: bool = True) -> list[WorkerStatus]:
 
 
 class StatusFile:
-    """One daemon's status file: written whole on each change, removed on a clean stop."""
+    """One daemon's status file: written whole on each change, removed on a clean stop. Every
+    write carries what :func:`running` needs to tell a live daemon (pid, start time) and a
+    heartbeat."""
 
     def __init__(self, home: Path, name: str, kind: str = WORKERS) -> None:
         self.path = status_path(home, name, kind)
+        self.started_at = dt.datetime.now(dt.timezone.utc).isoformat()
 
     def write(self, status: WorkerStatus) -> None:
+        full = {"pid": os.getpid(), "hostname": socket.gethostname(), "started_at": self.started_at, **status,
+                "heartbeat": dt.datetime.now(dt.timezone.utc).isoformat()}
         try:
-            write_status(self.path, status)
+            write_status(self.path, full)
         except OSError as exc:
             log.warning("cannot write status file %s: %s", self.path, exc)
 

@@ -9,13 +9,10 @@ skipped with exponential backoff (capped) and the watcher keeps going.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import os
 
 from sqlalchemy import select
 
@@ -193,7 +190,6 @@ class TicketWatcher:
         """Poll until a stop is requested (a round under way finishes first); never dies of a
         ticket system or engine outage. ``status`` is rewritten after every round."""
         log.info("ticket watcher polling every %.1f s (backoff up to %.0f s)", self.interval, self.max_backoff)
-        started_at = dt.datetime.now(dt.timezone.utc).isoformat()
         rounds = delivered = 0
         try:
             while not stop.requested.is_set():
@@ -205,8 +201,7 @@ class TicketWatcher:
                         log.info("delivered %d ticket change(s)", len(report.delivered))
                     if status is not None:
                         status.write({
-                            "name": "ticket-watcher", "pid": os.getpid(), "started_at": started_at,
-                            "heartbeat": dt.datetime.now(dt.timezone.utc).isoformat(), "interval_s": self.interval,
+                            "name": "ticket-watcher", "interval_s": self.interval,
                             "rounds": rounds, "delivered": delivered, "checked": report.checked,
                             "skipped_systems": report.skipped_systems, "errors": report.errors,
                         })

@@ -4,9 +4,6 @@ changes (a burst of them makes one write) and at each heartbeat."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import os
-import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +20,6 @@ def flight_status(flight: "Flight") -> dict[str, Any]:
     return flight.fields(started_at=flight.started_at)
 
 
-def process_fields() -> dict[str, Any]:
-    return {"pid": os.getpid(), "hostname": socket.gethostname()}
-
-
 class StatusLoop:
     """Writes ``snapshot()`` to the status file when marked dirty, and every ``heartbeat_s``."""
 
@@ -41,7 +34,7 @@ class StatusLoop:
         self._dirty.set()
 
     def write(self) -> None:
-        self._file.write({**self._snapshot(), "heartbeat": dt.datetime.now(dt.timezone.utc).isoformat()})
+        self._file.write(self._snapshot())
 
     async def run(self) -> None:
         """Until :meth:`close`. It ends on a flag rather than by cancellation: ``asyncio.wait_for``

@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 import itertools
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from workers.daemon.fetching import Fetcher, Slots
 from workers.daemon.flight import EventLog, Flight
 from workers.daemon.options import WorkerOptions, WorkerSummary
 from workers.daemon.reporting import LockKeeper, Replay, Reporter
-from workers.daemon.status import StatusLoop, flight_status, process_fields
+from workers.daemon.status import StatusLoop, flight_status
 from workers.handlers import TaskContext, TopicHandler, TopicHandlers
 
 if TYPE_CHECKING:
@@ -56,7 +57,6 @@ class Worker:
         self._stopping = asyncio.Event()
         self._force = asyncio.Event()
         self._stop = GracefulStop(options.grace_period_s, on_request=self._on_stop, on_force=self._on_force)
-        self._started_at = dt.datetime.now(dt.timezone.utc).isoformat()
         self._slots = Slots(options.concurrency)
         self._reports = asyncio.Semaphore(options.concurrency)  # reports in flight, at most
         self._execution = Execution(options)
@@ -110,7 +110,7 @@ class Worker:
         self._events(logging.INFO, "worker.started", f"serving {', '.join(self.topics)}",
                      {"topics": self.topics, "concurrency": self.options.concurrency,
                       "lock_duration_ms": self.options.lock_duration_ms, "engine_url": self.settings.engine_url,
-                      **process_fields()})
+                      "pid": os.getpid()})
         status_task = asyncio.create_task(self._status.run())
         try:
             await self._prune_records()
@@ -128,15 +128,13 @@ class Worker:
         return self.summary
 
     def status(self) -> dict[str, Any]:
-        """The worker as its status file shows it."""
+        """What the status file shows of the worker (the file adds pid, host, start time, heartbeat)."""
         return {
             "worker_id": self.options.worker_id,
-            **process_fields(),
             "engine_url": self.settings.engine_url,
             "topics": self.topics,
             "concurrency": self.options.concurrency,
             "state": "stopping" if self._stopping.is_set() else "running",
-            "started_at": self._started_at,
             "in_flight": [flight_status(f) for f in self._in_flight.values() if f.holds_slot],
             "reporting": sum(not f.holds_slot for f in self._in_flight.values()),
             "queued": self._fetcher.queued,
