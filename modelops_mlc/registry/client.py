@@ -166,17 +166,37 @@ class Registry:
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            if self.tracking_uri.startswith("sqlite:///"):
-                db = Path(self.tracking_uri[len("sqlite:///"):])
-                if str(db) not in ("", ":memory:"):
-                    db.parent.mkdir(parents=True, exist_ok=True)
-            from mlflow import MlflowClient
-
             try:
-                self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+                with self._first_open_lock():
+                    from mlflow import MlflowClient
+
+                    client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+                    # Touch both stores while the lock is held: each one creates the schema on
+                    # first use of a fresh database.
+                    client.search_experiments(max_results=1)
+                    client.search_registered_models(max_results=1)
             except Exception as exc:
                 raise RegistryError(f"cannot open the MLflow registry at {self.tracking_uri}: {first_line(exc)}") from exc
+            self._client = client
         return self._client
+
+    def _first_open_lock(self) -> contextlib.AbstractContextManager[object]:
+        """Serialise the first open of a sqlite store across processes.
+
+        MLflow runs its alembic migrations when it opens a fresh sqlite file, and two processes
+        doing that at once (the worker daemon and the CLI, say) collide on alembic's temporary
+        tables ("table _alembic_tmp_experiments already exists"). A lock file beside the
+        database makes the first opener migrate and the others wait for it.
+        """
+        if not self.tracking_uri.startswith("sqlite:///"):
+            return contextlib.nullcontext()
+        db = Path(self.tracking_uri[len("sqlite:///"):])
+        if str(db) in ("", ":memory:"):
+            return contextlib.nullcontext()
+        db.parent.mkdir(parents=True, exist_ok=True)
+        from filelock import FileLock
+
+        return FileLock(f"{db}.lock", timeout=300)
 
     @property
     def is_local(self) -> bool:
