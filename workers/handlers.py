@@ -61,6 +61,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "workers.deploy",
     "workers.score",
     "workers.drift",
+    "workers.monitor",
+    "workers.retrain",
     "workers.create_ticket",
     "workers.notify",
 )

@@ -42,6 +42,13 @@ def cy(row: float) -> float:
     return Y0 + row * ROW_HEIGHT
 
 
+def _timer(id: str, *, duration: str | None, cycle: str | None, date: str | None) -> str:
+    """A timer event definition; exactly one of duration, cycle (ISO repeat or cron) and date."""
+    (kind, value), = [(k, v) for k, v in (("timeDuration", duration), ("timeCycle", cycle), ("timeDate", date)) if v]
+    return (f'<bpmn:timerEventDefinition id="{id}_timer"><bpmn:{kind} xsi:type="bpmn:tFormalExpression">'
+            f"{escape(value)}</bpmn:{kind}></bpmn:timerEventDefinition>")
+
+
 @dataclass
 class Node:
     id: str
@@ -124,8 +131,7 @@ class Process:
         return node
 
     def signal_start(self, id: str, name: str, signal: str, col: float, row: float, **kw) -> Node:
-        sid = "signal_" + signal.replace("mlc.", "").replace("-", "_").replace(".", "_")
-        self.globals[sid] = f'<bpmn:signal id="{sid}" name={quoteattr(signal)} />'
+        sid = self._signal(signal)
         return self._add(Node(id, "startEvent", name, "event", cx(col), cy(row),
                               body=f'<bpmn:signalEventDefinition id="{id}_signal" signalRef="{sid}" />', **kw))
 
@@ -152,10 +158,87 @@ class Process:
         return self._add(Node(id, "exclusiveGateway", name, "gateway", cx(col), cy(row), **kw))
 
     def message_catch(self, id: str, name: str, message: str, col: float, row: float, **kw) -> Node:
-        mid = "message_" + message.replace("mlc.", "").replace("-", "_").replace(".", "_")
-        self.globals[mid] = f'<bpmn:message id="{mid}" name={quoteattr(message)} />'
+        mid = self._message(message)
         return self._add(Node(id, "intermediateCatchEvent", name, "event", cx(col), cy(row),
                               body=f'<bpmn:messageEventDefinition id="{id}_message" messageRef="{mid}" />', **kw))
+
+    def start(self, id: str, name: str, col: float, row: float, **kw) -> Node:
+        """None start event (the process is started by key or by a call activity)."""
+        return self._add(Node(id, "startEvent", name, "event", cx(col), cy(row), **kw))
+
+    def message_start(self, id: str, name: str, message: str, col: float, row: float, **kw) -> Node:
+        mid = self._message(message)
+        return self._add(Node(id, "startEvent", name, "event", cx(col), cy(row),
+                              body=f'<bpmn:messageEventDefinition id="{id}_message" messageRef="{mid}" />', **kw))
+
+    def signal_throw(self, id: str, name: str, signal: str, col: float, row: float,
+                     variables: list[str] | None = None, **kw) -> Node:
+        """Intermediate signal throw event passing ``variables`` (all when None) to what it starts."""
+        sid = self._signal(signal)
+        ins = ('<camunda:in variables="all" />' if variables is None
+               else "".join(f'<camunda:in source="{v}" target="{v}" />' for v in variables))
+        body = (f'<bpmn:signalEventDefinition id="{id}_signal" signalRef="{sid}">'
+                f"<bpmn:extensionElements>{ins}</bpmn:extensionElements></bpmn:signalEventDefinition>")
+        return self._add(Node(id, "intermediateThrowEvent", name, "event", cx(col), cy(row), body=body, **kw))
+
+    def timer_catch(self, id: str, name: str, col: float, row: float, *, duration: str | None = None,
+                    cycle: str | None = None, date: str | None = None, **kw) -> Node:
+        return self._add(Node(id, "intermediateCatchEvent", name, "event", cx(col), cy(row),
+                              body=_timer(id, duration=duration, cycle=cycle, date=date), **kw))
+
+    def boundary_timer(self, id: str, name: str, host: str, dx: float, side: str = "bottom", *,
+                       interrupting: bool = True, duration: str | None = None, cycle: str | None = None,
+                       date: str | None = None, **kw) -> Node:
+        h = self.nodes[host]
+        hx, hy = h.anchor(side)
+        attrs = {} if interrupting else {"cancelActivity": "false"}
+        attrs.update(kw.pop("attrs", {}))
+        return self._add(Node(id, "boundaryEvent", name, "event", hx + dx, hy, attached_to=host, attrs=attrs,
+                              body=_timer(id, duration=duration, cycle=cycle, date=date), **kw))
+
+    def boundary_message(self, id: str, name: str, host: str, message: str, dx: float, side: str = "top",
+                         *, interrupting: bool = True, **kw) -> Node:
+        mid = self._message(message)
+        h = self.nodes[host]
+        hx, hy = h.anchor(side)
+        attrs = {} if interrupting else {"cancelActivity": "false"}
+        return self._add(Node(id, "boundaryEvent", name, "event", hx + dx, hy, attached_to=host, attrs=attrs,
+                              body=f'<bpmn:messageEventDefinition id="{id}_message" messageRef="{mid}" />', **kw))
+
+    def receive(self, id: str, name: str, message: str, col: float, row: float, **kw) -> Node:
+        """Receive task waiting for ``message``."""
+        mid = self._message(message)
+        return self._add(Node(id, "receiveTask", name, "task", cx(col), cy(row), attrs={"messageRef": mid}, **kw))
+
+    def call(self, id: str, name: str, called_element: str, col: float, row: float, *,
+             ins: list[str] | None = None, outs: list[str] | None = None, business_key: bool = True, **kw) -> Node:
+        """Call activity; ``called_element`` may be an expression (``${...}``). ``ins``/``outs``
+        name the variables passed each way (all when None)."""
+        attrs = {"calledElement": called_element}
+        attrs.update(kw.pop("attrs", {}))
+        mapping = ['<camunda:in businessKey="#{execution.processBusinessKey}" />'] if business_key else []
+        mapping += (['<camunda:in variables="all" />'] if ins is None
+                    else [f'<camunda:in source="{v}" target="{v}" />' for v in ins])
+        mapping += (['<camunda:out variables="all" />'] if outs is None
+                    else [f'<camunda:out source="{v}" target="{v}" />' for v in outs])
+        extra = "\n".join(mapping + ([kw.pop("extra_ext")] if "extra_ext" in kw else []))
+        return self._add(Node(id, "callActivity", name, "task", cx(col), cy(row), attrs=attrs, extra_ext=extra, **kw))
+
+    def parallel(self, id: str, name: str, col: float, row: float, **kw) -> Node:
+        return self._add(Node(id, "parallelGateway", name, "gateway", cx(col), cy(row), **kw))
+
+    def event_gateway(self, id: str, name: str, col: float, row: float, **kw) -> Node:
+        return self._add(Node(id, "eventBasedGateway", name, "gateway", cx(col), cy(row), **kw))
+
+    def _message(self, message: str) -> str:
+        mid = "message_" + message.replace("mlc.", "").replace("-", "_").replace(".", "_")
+        self.globals[mid] = f'<bpmn:message id="{mid}" name={quoteattr(message)} />'
+        return mid
+
+    def _signal(self, signal: str) -> str:
+        sid = "signal_" + signal.replace("mlc.", "").replace("-", "_").replace(".", "_")
+        self.globals[sid] = f'<bpmn:signal id="{sid}" name={quoteattr(signal)} />'
+        return sid
 
     def boundary_error(self, id: str, name: str, host: str, code: str | None, dx: float, side: str = "bottom", **kw) -> Node:
         """Error boundary event on ``host``; ``code`` None catches every BPMN error."""

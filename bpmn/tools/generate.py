@@ -350,6 +350,11 @@ PROCESSES = {
     "run_batch_job.bpmn": run_batch_job,
 }
 
+# Processes of later features live in their own modules beside this one (``*_processes.py``, each
+# with a PROCESSES mapping of the same shape), so that features do not edit one file.
+for _module in sorted(Path(__file__).resolve().parent.glob("*_processes.py")):
+    PROCESSES.update(__import__(_module.stem).PROCESSES)
+
 
 def main() -> None:
     for filename, build in PROCESSES.items():

@@ -22,6 +22,10 @@ from modelops_mlc.cli.commands import runtime as runtime_cmds
 from modelops_mlc.cli.commands import deployment as deployment_cmds
 from modelops_mlc.cli.commands import manifest as manifest_cmds
 from modelops_mlc.cli.commands import model as model_cmds
+from modelops_mlc.cli.commands import monitor as monitor_cmds
+from modelops_mlc.cli.commands import webhook as webhook_cmds
+from modelops_mlc.cli.commands import retrain as retrain_cmds
+from modelops_mlc.cli.commands import feedback as feedback_cmds
 from modelops_mlc.errors import MlcError, first_line
 
 app = typer.Typer(
@@ -65,6 +69,10 @@ timeline_cmds.register(app)
 app.add_typer(ticket_cmds.app, name="ticket")
 alerts_cmds.register(app)
 app.add_typer(worker_cmds.app, name="worker")
+monitor_cmds.register(app)
+webhook_cmds.register(app)
+retrain_cmds.register(app)
+feedback_cmds.register(app)
 
 
 def main() -> None:

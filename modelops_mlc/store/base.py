@@ -24,7 +24,13 @@ __all__ = ["Base", "Store", "open_store", "utcnow"]
 
 # Modules that declare tables on Base; imported before create_all so every table exists.
 # A feature package adds its models module here.
-MODEL_MODULES: list[str] = ["modelops_mlc.runtimes.models", "modelops_mlc.tickets.models"]
+MODEL_MODULES: list[str] = [
+    "modelops_mlc.runtimes.models",
+    "modelops_mlc.tickets.models",
+    "modelops_mlc.monitoring.models",
+    "modelops_mlc.monitoring.seen",
+    "modelops_mlc.retraining.models",
+]
 
 
 class Base(DeclarativeBase):

@@ -1,0 +1,3 @@
+"""MLC store table of the files a new-data watcher has fired the monitor for."""
+
+from __future__ import annotations
