@@ -359,6 +359,9 @@ class ModelServer:
         except HttpError as exc:
             status = exc.status
             return _json({"error": exc.reason}, status)
+        except Exception:  # a model that raises: Starlette answers 500, the metrics must count it
+            status = 500
+            raise
         finally:
             self.metrics.observe(model_label, version_label, protocol, time.perf_counter() - started, status)
 
