@@ -1,4 +1,5 @@
-"""MLC store tables of the runtimes package: runtimes, deployments and the deployment history."""
+"""MLC store tables of the runtimes package: runtimes, deployments and the deployment history, the
+shadow flag of deployments, the prediction log and the feedback labels joined to it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from modelops_mlc.store import Base, utcnow
 
-__all__ = ["DeploymentEventRow", "DeploymentRow", "RuntimeRow"]
+__all__ = [
+    "DeploymentEventRow",
+    "DeploymentRow",
+    "DeploymentShadowRow",
+    "FeedbackRow",
+    "PredictionRow",
+    "RuntimeRow",
+]
 
 
 class RuntimeRow(Base):
@@ -74,4 +82,50 @@ class DeploymentEventRow(Base):
     action: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     actor: Mapped[str] = mapped_column(String(200), default="cli")
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DeploymentShadowRow(Base):
+    """Marks an online deployment as a shadow: it gets a copy of the live traffic, never answers it."""
+
+    __tablename__ = "mlc_deployment_shadows"
+
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("mlc_deployments.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PredictionRow(Base):
+    """One row of one online prediction, as the runtime answered it (``primary``) or mirrored it (``shadow``)."""
+
+    __tablename__ = "mlc_predictions"
+    __table_args__ = (
+        Index("ix_mlc_predictions_request", "model_name", "request_id", "row"),
+        Index("ix_mlc_predictions_version_at", "model_name", "model_version", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(128))
+    row: Mapped[int] = mapped_column(Integer, default=0)
+    deployment_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    model_name: Mapped[str] = mapped_column(String(250))
+    model_version: Mapped[str] = mapped_column(String(50))
+    role: Mapped[str] = mapped_column(String(10), default="primary")
+    output: Mapped[Any] = mapped_column(JSON, nullable=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FeedbackRow(Base):
+    """The true label of one predicted row, joined to the prediction log by request id and row."""
+
+    __tablename__ = "mlc_feedback"
+    __table_args__ = (UniqueConstraint("model_name", "request_id", "row", name="uq_mlc_feedback_request_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(250))
+    request_id: Mapped[str] = mapped_column(String(128))
+    row: Mapped[int] = mapped_column(Integer, default=0)
+    label: Mapped[Any] = mapped_column(JSON, nullable=True)
+    source: Mapped[str] = mapped_column(String(200), default="api")
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
