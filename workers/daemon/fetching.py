@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["PREFETCH_MAX_TASK_S", "Fetcher", "Slots"]
 
 PREFETCH_MAX_TASK_S = 0.5
+# Past the engine's end of an abandoned long poll, for the clock skew of its timer and ours.
+ABANDONED_POLL_MARGIN_S = 0.25
 
 
 class Slots:
@@ -91,6 +94,8 @@ class Fetcher:
         self._unlock = unlock
         self._events = events
         self._pending: asyncio.Future[list[LockedTask]] | None = None
+        self._pending_until = 0.0  # monotonic time the engine ends the pending long poll
+        self._abandoned_until = 0.0
         self._queue: deque[LockedTask] = deque()
         self._mean_task_s: float | None = None
         self._max_queue_wait_s = min(PREFETCH_MAX_TASK_S,
@@ -109,7 +114,19 @@ class Fetcher:
     def cancel_pending(self) -> None:
         """Abandon a pending long poll (a forced stop); the shutdown sweep unlocks what it locked."""
         if self._pending is not None and not self._pending.done():
+            self._abandoned_until = self._pending_until
             self._pending.cancel()
+
+    async def abandoned_poll_over(self) -> None:
+        """Wait until the engine has ended a long poll we stopped listening to.
+
+        Cancelling the request does not end the poll inside the engine: until its timeout it still
+        locks for this worker whatever becomes available, including a task the stop has just
+        unlocked, and nobody would read that answer. The sweep of leftovers runs after this.
+        """
+        delay = self._abandoned_until - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay + ABANDONED_POLL_MARGIN_S)
 
     def take_queue(self) -> list["LockedTask"]:
         """The queued tasks, which never started: for the caller to unlock."""
@@ -143,6 +160,7 @@ class Fetcher:
             if want <= 0:
                 await self._slots.wait_freed(stopping)
                 continue
+            self._pending_until = time.monotonic() + self._long_poll_ms / 1000
             self._pending = asyncio.ensure_future(
                 self._api.fetch_and_lock(self._subscriptions, want, self._long_poll_ms))
             try:

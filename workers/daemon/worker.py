@@ -117,6 +117,7 @@ class Worker:
             await self._fetcher.run()
         finally:
             await self._drain()
+            await self._fetcher.abandoned_poll_over()
             await self._reporter.unlock_leftovers()
             self._status.close()
             await asyncio.gather(status_task, return_exceptions=True)

@@ -46,6 +46,8 @@ class FakeApi:
         self.fail_complete_with: EngineError | None = None
         self.complete_delay = 0.0
         self.completing = self.peak_completing = 0
+        self.engine_side_polls = False  # as the engine: a cancelled long poll keeps locking until it times out
+        self._abandoned: list[asyncio.Task[None]] = []
 
     async def fetch_and_lock(self, subscriptions: list[Subscription], max_tasks: int, long_poll_ms: int = 0
                              ) -> list[LockedTask]:
@@ -54,10 +56,16 @@ class FakeApi:
         if self.fetch_failures:
             self.fetch_failures -= 1
             raise EngineUnavailable("cannot reach the engine")
-        for _ in range(max(1, long_poll_ms // 10)):
-            if self.queue:
-                break
-            await asyncio.sleep(0.01)
+        deadline = asyncio.get_running_loop().time() + long_poll_ms / 1000
+        try:
+            for _ in range(max(1, long_poll_ms // 10)):
+                if self.queue:
+                    break
+                await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            if self.engine_side_polls:
+                self._abandoned.append(asyncio.get_running_loop().create_task(self._poll_on(deadline)))
+            raise
         take = max_tasks + self.overdeliver
         batch, self.queue = self.queue[:take], self.queue[take:]
         self.locked.update(t["id"] for t in batch)
@@ -85,9 +93,19 @@ class FakeApi:
     async def extend_lock(self, task_id: str, duration_ms: int) -> None:
         self.calls.append(("extend_lock", (task_id, duration_ms)))
 
+    async def _poll_on(self, deadline: float) -> None:
+        """The rest of an abandoned long poll: the engine locks what arrives; nobody reads the answer."""
+        while asyncio.get_running_loop().time() < deadline:
+            if self.queue:
+                self.locked.add(self.queue.pop(0)["id"])
+                return
+            await asyncio.sleep(0.01)
+
     async def unlock(self, task_id: str) -> None:
         self.calls.append(("unlock", task_id))
         self.locked.discard(task_id)
+        if self.engine_side_polls:  # available again, for any pending poll
+            self.queue.append({**make_task("stuck"), "id": task_id})
 
     async def locked_by_me(self) -> list[str]:
         return sorted(self.locked)
@@ -328,6 +346,29 @@ def test_a_second_stop_request_skips_the_rest_of_the_grace_period(settings, api)
 
     worker = asyncio.run(main())
     assert worker.summary.abandoned == 1 and task["id"] in api.of("unlock") and not api.locked
+
+
+def test_a_forced_stop_outlasts_the_abandoned_long_poll_so_no_task_stays_locked(settings, api) -> None:
+    """The engine keeps a cancelled long poll open and locks the task the stop just unlocked."""
+    handlers = sleepers(stuck=60)
+    api.engine_side_polls = True
+    task = make_task("stuck")
+    api.queue = [task]
+
+    async def main() -> Worker:
+        worker = Worker(settings, options(grace_period_s=60, long_poll_ms=1000), handlers, api)
+        job = asyncio.create_task(worker.run(install_signal_handlers=False))
+        while worker.in_flight == 0:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the second slot's long poll is pending
+        worker.request_shutdown("first")
+        worker.request_shutdown("second")
+        await asyncio.wait_for(job, 5)
+        return worker
+
+    worker = asyncio.run(main())
+    assert worker.summary.abandoned == 1
+    assert not api.locked  # re-locked by the abandoned poll, then swept
 
 
 def test_a_recorded_outcome_is_replayed_and_a_new_one_recorded(settings, api) -> None:
