@@ -9,7 +9,9 @@ import httpx
 
 from modelops_mlc.errors import DeployFailedError
 
-__all__ = ["AdminUnavailable", "RuntimeClient", "response_reason"]
+__all__ = ["AdminUnavailable", "RuntimeClient", "SMOKE_HEADER", "response_reason"]
+
+SMOKE_HEADER = "x-mlc-smoke"  # marks the deployment manager's smoke requests: answered, not logged
 
 
 def response_reason(resp: httpx.Response) -> str:

@@ -7,6 +7,11 @@
   only then is the deployment ``deployed``. A traffic weight below 100 makes it a canary beside
   the versions already serving; :meth:`promote` moves it to 100 and retires the others,
   :meth:`rollback` returns to the previous version at 100. Every step is recorded as an event.
+* **Shadow** (online, ``shadow=True``): the version gets a copy of the live traffic of the versions
+  serving beside it and answers none of it; its predictions go to the prediction log with role
+  ``shadow`` (:meth:`FeedbackStore.compare <modelops_mlc.runtimes.feedback.FeedbackStore.compare>`).
+  Canary, promote and rollback leave shadows alone; a new shadow replaces the model's previous one
+  on that runtime, a primary deployment of the same version ends it, and :meth:`retire_shadow` ends it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelops_mlc.errors import DeployFailedError, MlcError, NotFoundError, RuntimeServiceError, UsageError
 from modelops_mlc.runtimes.matching import find_runtime
-from modelops_mlc.runtimes.models import DeploymentEventRow, DeploymentRow
+from modelops_mlc.runtimes.models import DeploymentEventRow, DeploymentRow, DeploymentShadowRow
 from modelops_mlc.runtimes.catalog import RuntimeCatalog, as_utc
 from modelops_mlc.store import open_store, utcnow
 
@@ -53,6 +58,7 @@ class Deployment(BaseModel):
     mode: Literal["batch", "online"]
     state: DeploymentState
     traffic_weight: int
+    shadow: bool = False
     endpoint: str | None = None
     flavor: str | None = None
     requested_by: str
@@ -62,11 +68,11 @@ class Deployment(BaseModel):
     updated_at: dt.datetime
 
     @classmethod
-    def from_row(cls, row: DeploymentRow) -> "Deployment":
+    def from_row(cls, row: DeploymentRow, *, shadow: bool = False) -> "Deployment":
         return cls(
             id=row.id, model_name=row.model_name, model_version=row.model_version, model_tag=row.model_tag,
             stage=row.stage, runtime=row.runtime, mode=row.mode, state=row.state,  # type: ignore[arg-type]
-            traffic_weight=row.traffic_weight, endpoint=row.endpoint, flavor=row.flavor,
+            traffic_weight=row.traffic_weight, shadow=shadow, endpoint=row.endpoint, flavor=row.flavor,
             requested_by=row.requested_by, process_instance_id=row.process_instance_id, message=row.message,
             created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),  # type: ignore[arg-type]
         )
@@ -78,6 +84,15 @@ class DeploymentEvent(BaseModel):
     detail: str | None
     actor: str
     at: dt.datetime
+
+
+def _not_shadow():  # type: ignore[no-untyped-def]
+    """Where-clause: the deployment is not a shadow."""
+    return DeploymentRow.id.not_in(select(DeploymentShadowRow.deployment_id))
+
+
+def _is_shadow(s: "Session", dep_id: int) -> bool:
+    return s.get(DeploymentShadowRow, dep_id) is not None
 
 
 def _event(s: "Session", row: DeploymentRow, action: str, detail: str | None, actor: str) -> None:
@@ -103,8 +118,12 @@ class DeploymentManager:
         requested_by: str = "cli",
         dedupe_key: str | None = None,
         process_instance_id: str | None = None,
+        shadow: bool = False,
     ) -> Deployment:
         """Deploy a model version to the runtime chosen by its service tag and ``stage``.
+
+        ``shadow`` deploys it beside the versions serving there without any of their traffic: it
+        predicts a copy of their live requests, which are logged, and answers none.
 
         ``process_instance_id`` records which process made it. Idempotent by ``dedupe_key`` (the
         deploy task: process instance and activity) for a model version and stage: a
@@ -125,6 +144,8 @@ class DeploymentManager:
         info = describe_version(self.settings, name, ver)
         match = find_runtime(self.settings, info.service_tag, stage, info.flavors)
         rt = match.runtime
+        if shadow:
+            self._check_shadow(name, ver, rt.name, match.mode)
         flavor = next((f for f in rt.flavors if f in info.flavors), None) or (
             "python_function" if "python_function" in info.flavors else (info.flavors[0] if info.flavors else None)
         )
@@ -133,13 +154,15 @@ class DeploymentManager:
                 row = DeploymentRow(
                     model_name=name, model_version=ver, model_tag=info.service_tag, stage=stage, runtime=rt.name,
                     mode=match.mode, state="deploying",
-                    traffic_weight=traffic_weight if match.mode == "online" else 100,
+                    traffic_weight=0 if shadow else traffic_weight if match.mode == "online" else 100,
                     endpoint=f"{rt.endpoints[0]}/v2/models/{name}" if rt.endpoints else None, flavor=flavor,
                     requested_by=requested_by, process_instance_id=process_instance_id, dedupe_key=dedupe_key,
                 )
                 s.add(row)
                 s.flush()
-                _event(s, row, "deploy", match.explanation, requested_by)
+                if shadow:
+                    s.add(DeploymentShadowRow(deployment_id=row.id))
+                _event(s, row, "deploy", f"shadow: {match.explanation}" if shadow else match.explanation, requested_by)
                 dep_id = row.id
         except MlcError as exc:
             # a second delivery of the same task raced us to the insert: its deployment is ours
@@ -150,6 +173,21 @@ class DeploymentManager:
         log.info("deployment %s: %s/%s -> %s (%s)", dep_id, name, ver, rt.name, match.mode)
         return self._finish(dep_id, info, requested_by)
 
+    def _check_shadow(self, name: str, version: str, runtime: str, mode: str) -> None:
+        """A shadow needs an online runtime where another version of the model serves."""
+        if mode != "online":
+            raise UsageError(f"a shadow needs an online runtime: {runtime} is a batch runtime")
+        with self.store.session() as s:
+            serving = set(s.scalars(select(DeploymentRow.model_version).where(
+                DeploymentRow.model_name == name, DeploymentRow.runtime == runtime,
+                DeploymentRow.state == "deployed", _not_shadow())))
+        if not serving:
+            raise UsageError(f"model {name!r} has no version serving on runtime {runtime} to shadow",
+                             hint="deploy the champion first")
+        if serving == {version}:
+            raise UsageError(f"version {version} of {name!r} already serves on runtime {runtime}: "
+                             "a shadow must be another version")
+
     def _deduped(self, key: str, name: str, version: str, stage: str) -> Deployment | None:
         with self.store.session() as s:
             row = s.scalar(
@@ -158,7 +196,7 @@ class DeploymentManager:
                     DeploymentRow.model_version == version, DeploymentRow.stage == stage,
                 )
             )
-            return Deployment.from_row(row) if row is not None else None
+            return Deployment.from_row(row, shadow=_is_shadow(s, row.id)) if row is not None else None
 
     def _again(self, existing: Deployment, actor: str) -> Deployment:
         """What a repeated deploy call for the same process instance gets: the first call's outcome."""
@@ -187,7 +225,7 @@ class DeploymentManager:
         with self.store.session() as s:
             row = s.get(DeploymentRow, dep_id)
             assert row is not None
-            others = list(
+            beside = list(
                 s.scalars(
                     select(DeploymentRow).where(
                         DeploymentRow.model_name == row.model_name, DeploymentRow.runtime == row.runtime,
@@ -195,22 +233,24 @@ class DeploymentManager:
                     )
                 )
             )
-            if row.mode == "batch" or row.traffic_weight >= 100 or not others:
-                if row.mode == "online" and row.traffic_weight < 100:
-                    note = _join(note, f"no other version serves: weight {row.traffic_weight} -> 100")
-                row.traffic_weight = 100
-                for other in others:
-                    other.state = "retired"
-                    _event(s, other, "retire", f"replaced by deployment {row.id} (version {row.model_version})", actor)
+            shadows = [o for o in beside if _is_shadow(s, o.id)]
+            others = [o for o in beside if o not in shadows]
+            if dep.shadow:
+                for old in shadows:  # one shadow per model and runtime
+                    old.state = "retired"
+                    _event(s, old, "retire", f"replaced by shadow {row.id} (version {row.model_version})", actor)
+                note = _join(note, f"shadow of version {', '.join(o.model_version for o in others) or 'none'}")
             else:
-                _share(others, 100 - row.traffic_weight)
-                for other in others:
-                    _event(s, other, "weight", f"traffic {other.traffic_weight}% beside canary {row.id}", actor)
+                for old in shadows:
+                    if old.model_version == row.model_version:  # the shadowed version now serves for real
+                        old.state = "retired"
+                        _event(s, old, "retire", f"version {row.model_version} serves in deployment {row.id}", actor)
+                note = _place(s, row, others, note, actor)
             row.state = "deployed"
             row.message = note
             _event(s, row, "deployed", note or f"traffic {row.traffic_weight}%", actor)
         self._notify(dep.runtime)
-        if dep.mode == "online":
+        if dep.mode == "online" and not dep.shadow:
             self._wait_serving(dep)
         return self.get(dep_id)
 
@@ -230,7 +270,13 @@ class DeploymentManager:
 
     def _bring_online(self, dep: Deployment, info: "ModelVersionInfo") -> str | None:
         """Have the runtime load the version, then pass a smoke request; returns a note or raises."""
-        from modelops_mlc.runtimes.client import AdminUnavailable, RuntimeClient, response_reason, v2_payload
+        from modelops_mlc.runtimes.client import (
+            SMOKE_HEADER,
+            AdminUnavailable,
+            RuntimeClient,
+            response_reason,
+            v2_payload,
+        )
         from modelops_mlc.runtimes.modelinfo import example_rows
 
         rt = RuntimeCatalog(self.settings).get(dep.runtime)
@@ -248,7 +294,8 @@ class DeploymentManager:
                     client.wait_ready(dep.model_name, dep.model_version, timeout)
                 if example is None:
                     continue
-                resp = client.infer_v2(dep.model_name, dep.model_version, v2_payload(example))
+                resp = client.infer_v2(dep.model_name, dep.model_version, v2_payload(example),
+                                       headers={SMOKE_HEADER: "1"})
                 if resp.status_code != 200:
                     raise DeployFailedError(
                         f"smoke request to {dep.model_name}/{dep.model_version} on runtime {rt.name} failed "
@@ -300,7 +347,7 @@ class DeploymentManager:
             row = s.get(DeploymentRow, int(deployment_id))
             if row is None:
                 raise NotFoundError(f"no deployment with id {deployment_id}")
-            return Deployment.from_row(row)
+            return Deployment.from_row(row, shadow=_is_shadow(s, row.id))
 
     def list(
         self,
@@ -321,7 +368,8 @@ class DeploymentManager:
         if active_only:
             q = q.where(DeploymentRow.state.in_(ACTIVE))
         with self.store.session() as s:
-            return [Deployment.from_row(r) for r in s.scalars(q)]
+            shadows = set(s.scalars(select(DeploymentShadowRow.deployment_id)))
+            return [Deployment.from_row(r, shadow=r.id in shadows) for r in s.scalars(q)]
 
     def events(self, deployment_id: int | None = None, *, model: str | None = None) -> builtins.list[DeploymentEvent]:
         q = select(DeploymentEventRow).order_by(DeploymentEventRow.id)
@@ -349,7 +397,8 @@ class DeploymentManager:
 
     # -- canary, promote, rollback ------------------------------------------------------------
     def _serving(self, s: "Session", model_name: str, runtime: str | None) -> dict[str, builtins.list[DeploymentRow]]:
-        q = select(DeploymentRow).where(DeploymentRow.model_name == model_name, DeploymentRow.state == "deployed")
+        q = select(DeploymentRow).where(DeploymentRow.model_name == model_name, DeploymentRow.state == "deployed",
+                                        _not_shadow())
         if runtime:
             q = q.where(DeploymentRow.runtime == runtime)
         groups: dict[str, builtins.list[DeploymentRow]] = {}
@@ -453,11 +502,44 @@ class DeploymentManager:
         info = describe_version(self.settings, prev.model_name, prev.model_version)
         return self._finish(new_id, info, actor)  # _finish retires the current version (weight 100)
 
+    def retire_shadow(self, deployment_id: int, *, actor: str = "cli") -> Deployment:
+        """End a shadow deployment: the runtime stops mirroring traffic to it (its log stays)."""
+        with self.store.session() as s:
+            row = s.get(DeploymentRow, int(deployment_id))
+            if row is None:
+                raise NotFoundError(f"no deployment with id {deployment_id}")
+            if not _is_shadow(s, row.id):
+                raise UsageError(f"deployment {row.id} is not a shadow",
+                                 hint="primary versions change with `mlc deployment promote` or `rollback`")
+            if row.state in ACTIVE:
+                row.state = "retired"
+                _event(s, row, "retire", "shadow ended", actor)
+            runtime = row.runtime
+        self._notify_safely(runtime)
+        return self.get(deployment_id)
+
     def _notify_safely(self, runtime: str) -> None:
         try:
             self._notify(runtime)
         except Exception as exc:
             log.info("runtime %s was not told to reconcile: %s", runtime, exc)
+
+
+def _place(s: "Session", row: DeploymentRow, others: builtins.list[DeploymentRow], note: str | None,
+           actor: str) -> str | None:
+    """Give a primary deployment its traffic: all of it (retiring ``others``), or its canary share beside them."""
+    if row.mode == "batch" or row.traffic_weight >= 100 or not others:
+        if row.mode == "online" and row.traffic_weight < 100:
+            note = _join(note, f"no other version serves: weight {row.traffic_weight} -> 100")
+        row.traffic_weight = 100
+        for other in others:
+            other.state = "retired"
+            _event(s, other, "retire", f"replaced by deployment {row.id} (version {row.model_version})", actor)
+    else:
+        _share(others, 100 - row.traffic_weight)
+        for other in others:
+            _event(s, other, "weight", f"traffic {other.traffic_weight}% beside canary {row.id}", actor)
+    return note
 
 
 def _share(rows: builtins.list[DeploymentRow], total: int) -> None:

@@ -6,14 +6,21 @@ the store every ``runtime_heartbeat_interval`` seconds.
 
 Endpoints: KServe V2 / Open Inference Protocol (``/v2/...``, with ``/versions/{v}`` forms),
 MLflow scoring (``POST /invocations``, ``/ping``, ``/health``, ``/version``), Prometheus
-``/metrics``, and token-protected ``/admin/...``. Requests to a model are split between its
-deployed versions by traffic weight, sticky by the ``X-Request-Key`` header when one is sent.
+``/metrics``, feedback labels (``POST /v2/models/{name}/feedback``) and token-protected
+``/admin/...``. Requests to a model are split between its deployed versions by traffic weight,
+sticky by the ``X-Request-Key`` header when one is sent.
+
+Every prediction has a request id (the V2 request ``id``, else the ``X-Request-Id`` header, else a
+new one), returned as ``X-Request-Id`` and as the V2 response ``id``, and goes to the prediction
+log off the request path. A model's shadow versions get a copy of its live requests once they are
+answered; their predictions are logged with role ``shadow`` and never returned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import datetime as dt
 import hashlib
 import hmac
 import itertools
@@ -32,7 +39,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from modelops_mlc import __version__
-from modelops_mlc.errors import MlcError, NotFoundError, first_line
+from modelops_mlc.errors import MlcError, NotFoundError, UsageError, first_line
+from modelops_mlc.runtimes.client import SMOKE_HEADER
 from modelops_mlc.runtimes.predictor import (
     Batch,
     InputError,
@@ -44,6 +52,15 @@ from modelops_mlc.runtimes.predictor import (
     parse_v2,
     predictions_json,
 )
+from modelops_mlc.runtimes.predlog import (
+    MAX_REQUEST_ID,
+    ROLE_PRIMARY,
+    ROLE_SHADOW,
+    LoggedPrediction,
+    PredictionLog,
+    new_request_id,
+)
+from modelops_mlc.runtimes.shadow import Mirrored, ShadowMirror
 
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
@@ -53,6 +70,7 @@ __all__ = ["ModelServer", "TrafficRoute", "serve"]
 log = logging.getLogger(__name__)
 
 REQUEST_KEY_HEADER = "x-request-key"
+REQUEST_ID_HEADER = "x-request-id"
 MODEL_HEADER = "x-mlc-model"
 INLINE_ROWS = 512  # bigger batches are predicted in a worker thread so the loop keeps serving
 RETRY_FAILED_LOAD = 30.0  # seconds before the reconcile loop tries a failed model load again
@@ -119,6 +137,7 @@ class _Metrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
         self.loaded = Gauge("mlc_runtime_models_loaded", "Model versions loaded", registry=self.registry)
+        self._gauge = lambda name, doc, fn: Gauge(name, doc, registry=self.registry).set_function(fn)
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def observe(self, model: str, version: str, protocol: str, seconds: float, status: int) -> None:
@@ -131,6 +150,16 @@ class _Metrics:
         pair[1].observe(seconds)
         if status >= 400:
             self.errors.labels(model, version, protocol, str(status)).inc()
+
+    def track(self, predlog: PredictionLog, mirror: ShadowMirror) -> None:
+        """Expose the prediction log's and the shadow mirror's counters."""
+        self._gauge("mlc_prediction_log_rows_written", "Prediction rows written to the MLC store",
+                    lambda: predlog.rows_written)
+        self._gauge("mlc_prediction_log_dropped", "Predictions not logged (queue full or store error)",
+                    lambda: predlog.dropped)
+        self._gauge("mlc_shadow_predictions", "Requests predicted by shadow versions", lambda: mirror.predicted)
+        self._gauge("mlc_shadow_failures", "Shadow predictions that failed", lambda: mirror.failed)
+        self._gauge("mlc_shadow_skipped", "Requests not mirrored (shadow queue full)", lambda: mirror.dropped)
 
     def render(self) -> bytes:
         from prometheus_client import generate_latest
@@ -152,9 +181,15 @@ class ModelServer:
         self.predictors: dict[tuple[str, str], Predictor] = {}
         self.load_errors: dict[tuple[str, str], str] = {}
         self.routes: dict[str, TrafficRoute] = {}
+        self.shadows: dict[str, list[Served]] = {}  # model -> its shadow versions (mirrored, never answer)
         self.active: dict[int, tuple[str, str, str, int]] = {}  # id -> (name, version, state, weight)
+        self.shadow_ids: set[int] = set()
         self.ready = False
         self.metrics = _Metrics()
+        self.predlog = PredictionLog(settings)
+        self.mirror = ShadowMirror(self.predlog)
+        self.metrics.track(self.predlog, self.mirror)
+        self._feedback: Any = None
         self._snapshot: list[tuple[Any, ...]] | None = None
         self._failed_at: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
@@ -165,10 +200,10 @@ class ModelServer:
         self.app = self._build_app()
 
     # -- desired state ------------------------------------------------------------------------
-    def _desired(self) -> list[tuple[int, str, str, str, int]]:
+    def _desired(self) -> list[tuple[int, str, str, str, int, bool]]:
         from sqlalchemy import select
 
-        from modelops_mlc.runtimes.models import DeploymentRow
+        from modelops_mlc.runtimes.models import DeploymentRow, DeploymentShadowRow
         from modelops_mlc.store import open_store
 
         store = open_store(self.settings)
@@ -176,8 +211,9 @@ class ModelServer:
             rows = s.execute(
                 select(
                     DeploymentRow.id, DeploymentRow.model_name, DeploymentRow.model_version,
-                    DeploymentRow.state, DeploymentRow.traffic_weight,
+                    DeploymentRow.state, DeploymentRow.traffic_weight, DeploymentShadowRow.deployment_id,
                 )
+                .outerjoin(DeploymentShadowRow, DeploymentShadowRow.deployment_id == DeploymentRow.id)
                 .where(
                     DeploymentRow.runtime == self.runtime,
                     DeploymentRow.mode == "online",
@@ -185,7 +221,7 @@ class ModelServer:
                 )
                 .order_by(DeploymentRow.id)
             ).all()
-        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows]
+        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]), r[5] is not None) for r in rows]
 
     def reconcile(self, *, force: bool = False) -> dict[str, Any]:
         """Load what the store wants here, drop what it no longer wants, rebuild the routes."""
@@ -195,7 +231,7 @@ class ModelServer:
             retry_due = any(now - at >= RETRY_FAILED_LOAD for at in self._failed_at.values())
             if rows == self._snapshot and not force and not retry_due:
                 return self.status()
-            wanted = {(name, version) for _, name, version, _, _ in rows}
+            wanted = {(name, version) for _, name, version, _, _, _ in rows}
             predictors = {k: p for k, p in self.predictors.items() if k in wanted}
             errors = {k: e for k, e in self.load_errors.items() if k in wanted}
             for key in sorted(wanted - predictors.keys()):
@@ -213,15 +249,19 @@ class ModelServer:
                     self._failed_at[key] = time.monotonic()
                     log.warning("runtime %s cannot load %s/%s: %s", self.runtime, *key, errors[key])
             groups: dict[str, list[Served]] = {}
-            for dep_id, name, version, state, weight in rows:
+            shadows: dict[str, list[Served]] = {}
+            for dep_id, name, version, state, weight, shadow in rows:
                 pred = predictors.get((name, version))
                 if state == "deployed" and pred is not None:
-                    groups.setdefault(name, []).append(Served(dep_id, name, version, weight, state, pred))
+                    (shadows if shadow else groups).setdefault(name, []).append(
+                        Served(dep_id, name, version, weight, state, pred))
             self.predictors = predictors
             self.load_errors = errors
             self._failed_at = {k: at for k, at in self._failed_at.items() if k in errors}
             self.routes = {name: TrafficRoute(entries) for name, entries in groups.items()}
-            self.active = {dep_id: (name, version, state, weight) for dep_id, name, version, state, weight in rows}
+            self.shadows = shadows
+            self.active = {row[0]: row[1:5] for row in rows}
+            self.shadow_ids = {row[0] for row in rows if row[5]}
             self._snapshot = rows
             self.ready = True
             self.metrics.loaded.set(len(predictors))
@@ -233,15 +273,20 @@ class ModelServer:
             "ready": self.ready,
             "deployments": [
                 {"id": dep_id, "model": name, "version": version, "state": state, "traffic_weight": weight,
-                 "loaded": (name, version) in self.predictors}
+                 "shadow": dep_id in self.shadow_ids, "loaded": (name, version) in self.predictors}
                 for dep_id, (name, version, state, weight) in sorted(self.active.items())
             ],
             "errors": {f"{n}/{v}": e for (n, v), e in self.load_errors.items()},
+            "prediction_log": {"rows_written": self.predlog.rows_written, "dropped": self.predlog.dropped,
+                               "shadow_predicted": self.mirror.predicted, "shadow_failed": self.mirror.failed,
+                               "shadow_skipped": self.mirror.dropped},
         }
 
     # -- background work ----------------------------------------------------------------------
     def start_background(self) -> None:
         self._stop.clear()
+        self.predlog.start()
+        self.mirror.start()
         threading.Thread(target=_warm_imports, name="mlc-warm-imports", daemon=True).start()
         loops = [("reconcile", self.settings.runtime_reconcile_interval, self._reconcile_tick)]
         if self.heartbeat_enabled:
@@ -256,6 +301,8 @@ class ModelServer:
         for t in self._threads:
             t.join(timeout)
         self._threads.clear()
+        self.mirror.stop(timeout)
+        self.predlog.stop(timeout)  # what was predicted is written before the server exits
 
     def _loop(self, interval: float, tick: Callable[[], None]) -> None:
         while not self._stop.is_set():
@@ -325,6 +372,7 @@ class ModelServer:
     async def _infer(self, request: Request, protocol: str, name: str | None, version: str | None) -> Response:
         started = time.perf_counter()
         model_label, version_label, status = "_unknown", "", 200
+        request_id = request.headers.get(REQUEST_ID_HEADER) or None
         try:
             if name is None:
                 name = self._default_model(request)
@@ -332,38 +380,64 @@ class ModelServer:
             model_label, version_label = served.name, served.version
             body = await request.body()
             predictor = served.predictor
-            headers = {"x-model-name": served.name, "x-model-version": served.version}
-            if served.deployment_id is not None:
-                headers["x-deployment-id"] = str(served.deployment_id)
+            decode: Callable[[list[str] | None], Batch]
             if protocol == "v2":
                 payload = loads(body)
+                if isinstance(payload, dict) and payload.get("id") is not None:
+                    request_id = str(payload["id"])
+                request_id = _checked_request_id(request_id)
                 batch = parse_v2(payload, predictor.columns)
                 pred = await self._predict(predictor, batch)
-                out: dict[str, Any] = {"model_name": served.name, "model_version": served.version,
+                out: dict[str, Any] = {"model_name": served.name, "model_version": served.version, "id": request_id,
                                        "outputs": outputs_v2(pred)}
-                if isinstance(payload, dict) and payload.get("id") is not None:
-                    out["id"] = payload["id"]
-                return _json(out, headers=headers)
-            ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-            if ctype == "text/csv":
-                batch = _csv_batch(body)
-            elif ctype in ("application/json", ""):
-                batch = parse_invocations(loads(body), predictor.columns)
+                response = _json(out, headers=_answer_headers(served, request_id))
+                decode = lambda columns: parse_v2(payload, columns)  # noqa: E731
             else:
-                raise HttpError(415, f"unsupported content type {ctype!r}: use application/json or text/csv")
-            pred = await self._predict(predictor, batch)
-            return _json({"predictions": predictions_json(pred)}, headers=headers)
+                request_id = _checked_request_id(request_id)
+                ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+                if ctype == "text/csv":
+                    batch = _csv_batch(body)
+                    decode = lambda _columns: _csv_batch(body)  # noqa: E731
+                elif ctype in ("application/json", ""):
+                    batch = parse_invocations(loads(body), predictor.columns)
+                    decode = lambda columns: parse_invocations(loads(body), columns)  # noqa: E731
+                else:
+                    raise HttpError(415, f"unsupported content type {ctype!r}: use application/json or text/csv")
+                pred = await self._predict(predictor, batch)
+                response = _json({"predictions": predictions_json(pred)}, headers=_answer_headers(served, request_id))
+            if SMOKE_HEADER not in request.headers:
+                self._log(request_id, served, pred, decode, routed=version is None)
+            return response
         except InputError as exc:
             status = exc.status
-            return _json({"error": exc.reason}, status)
+            return _json({"error": exc.reason}, status, headers=_id_header(request_id))
         except HttpError as exc:
             status = exc.status
-            return _json({"error": exc.reason}, status)
+            return _json({"error": exc.reason}, status, headers=_id_header(request_id))
         except Exception:  # a model that raises: Starlette answers 500, the metrics must count it
             status = 500
             raise
-        finally:
-            self.metrics.observe(model_label, version_label, protocol, time.perf_counter() - started, status)
+        finally:            self.metrics.observe(model_label, version_label, protocol, time.perf_counter() - started, status)
+
+    def _log(self, request_id: str, served: Served, pred: Any, decode: Callable[[list[str] | None], Batch],
+             *, routed: bool) -> None:
+        """Queue the answer for the prediction log and, for routed traffic, the request for the shadows."""
+        at = dt.datetime.now(dt.timezone.utc)
+        role = ROLE_SHADOW if served.deployment_id in self.shadow_ids else ROLE_PRIMARY
+        self.predlog.put(LoggedPrediction(request_id, served.deployment_id, served.name, served.version, role, pred, at))
+        if routed:
+            targets = self.shadows.get(served.name)
+            if targets:
+                self.mirror.offer(Mirrored(request_id, at, targets, decode))
+
+    def _record_feedback(self, name: str, rows: list[tuple[Any, Any, Any]], source: str) -> dict[str, Any]:
+        """Write the queued predictions first, so labels for requests just answered join them."""
+        from modelops_mlc.runtimes.feedback import FeedbackStore
+
+        self.predlog.flush()
+        if self._feedback is None:
+            self._feedback = FeedbackStore(self.settings)
+        return self._feedback.record(name, rows, source=source).report(name)
 
     def _default_model(self, request: Request) -> str:
         name = request.query_params.get("model") or request.headers.get(MODEL_HEADER)
@@ -441,6 +515,27 @@ class ModelServer:
             err = self._missing(name, version)
             return _json({"name": name, "ready": False, "error": err.reason}, err.status)
 
+        async def feedback(request: Request) -> Response:
+            name = request.path_params["name"]
+            if name not in self.routes and all(n != name for n, _, _, _ in self.active.values()):
+                raise self._missing(name, None)
+            payload = loads(await request.body())
+            items = payload.get("feedback") if isinstance(payload, dict) else None
+            if not isinstance(items, list) or not items:
+                raise InputError('feedback body must be {"feedback": [{"request_id": ..., "row": 0, "label": ...}]}')
+            rows = []
+            for i, item in enumerate(items):
+                if not isinstance(item, dict) or "request_id" not in item or "label" not in item:
+                    raise InputError(f"feedback[{i}] must be an object with request_id, label and optional row")
+                rows.append((item["request_id"], item.get("row", 0), item["label"]))
+            source = str(payload.get("source") or f"runtime {self.runtime}")
+            try:
+                return _json(await asyncio.to_thread(self._record_feedback, name, rows, source))
+            except UsageError as exc:
+                raise InputError(exc.message) from None
+            except MlcError as exc:
+                raise HttpError(503, exc.message) from None
+
         async def metrics(_: Request) -> Response:
             return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -481,6 +576,7 @@ class ModelServer:
             Route("/v2/models/{name}", guard(model_meta), methods=["GET"]),
             Route("/v2/models/{name}/versions/{version}", guard(model_meta), methods=["GET"]),
             Route("/v2/models/{name}/ready", guard(model_ready), methods=["GET"]),
+            Route("/v2/models/{name}/feedback", guard(feedback), methods=["POST"]),
             Route("/v2/models/{name}/versions/{version}/ready", guard(model_ready), methods=["GET"]),
             Route("/ping", ping, methods=["GET"]),
             Route("/health", ping, methods=["GET"]),
@@ -504,6 +600,25 @@ class ModelServer:
                     await asyncio.to_thread(self._mark_stopped)
 
         return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _checked_request_id(request_id: str | None) -> str:
+    if request_id is None or request_id == "":
+        return new_request_id()
+    if len(request_id) > MAX_REQUEST_ID:
+        raise InputError(f"request id is longer than {MAX_REQUEST_ID} characters")
+    return request_id
+
+
+def _answer_headers(served: Served, request_id: str) -> dict[str, str]:
+    headers = {"x-model-name": served.name, "x-model-version": served.version, REQUEST_ID_HEADER: request_id}
+    if served.deployment_id is not None:
+        headers["x-deployment-id"] = str(served.deployment_id)
+    return headers
+
+
+def _id_header(request_id: str | None) -> dict[str, str] | None:
+    return {REQUEST_ID_HEADER: request_id} if request_id and len(request_id) <= MAX_REQUEST_ID else None
 
 
 def _warm_imports() -> None:
