@@ -63,6 +63,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "workers.drift",
     "workers.monitor",
     "workers.retrain",
+    "workers.canary",
     "workers.create_ticket",
     "workers.notify",
 )

@@ -16,6 +16,10 @@ TOPIC_SCORE = "score"
 TOPIC_DRIFT = "drift"
 TOPIC_CREATE_TICKET = "create-ticket"
 TOPIC_NOTIFY = "notify"
+TOPIC_CANARY_BASELINE = "canary-baseline"
+TOPIC_CANARY_FIGURES = "canary-figures"
+TOPIC_CANARY_PROMOTE = "canary-promote"
+TOPIC_CANARY_ROLLBACK = "canary-rollback"
 
 BUILTIN_TOPICS: tuple[str, ...] = (
     TOPIC_GET_MODEL,
@@ -27,6 +31,10 @@ BUILTIN_TOPICS: tuple[str, ...] = (
     TOPIC_DRIFT,
     TOPIC_CREATE_TICKET,
     TOPIC_NOTIFY,
+    TOPIC_CANARY_BASELINE,
+    TOPIC_CANARY_FIGURES,
+    TOPIC_CANARY_PROMOTE,
+    TOPIC_CANARY_ROLLBACK,
 )
 
 # -- BPMN error codes -------------------------------------------------------------------------
@@ -103,6 +111,26 @@ REFERENCE_DATA = "REFERENCE_DATA"
 CURRENT_DATA = "CURRENT_DATA"
 DRIFT_VERDICT = "DRIFT_VERDICT"  # ok / monitor / investigate / retrain
 DRIFT_RESULTS = "DRIFT_RESULTS"  # JSON
+
+# -- mlc-canary-rollout: canary-baseline, canary-figures, the mlc-canary-slo decision, promote/rollback
+CANARY_WEIGHT = "CANARY_WEIGHT"  # percent of the traffic for the canary, default 10
+CANARY_WINDOW = "CANARY_WINDOW"  # ISO-8601 duration watched, default PT10M
+DEFAULT_CANARY_WINDOW = "PT10M"
+CANARY_MAX_ERROR_RATE = "CANARY_MAX_ERROR_RATE"  # SLO overrides; absent: the decision's defaults
+CANARY_MAX_P99_MS = "CANARY_MAX_P99_MS"
+CANARY_MIN_ACCURACY = "CANARY_MIN_ACCURACY"
+CANARY_MIN_REQUESTS = "CANARY_MIN_REQUESTS"
+CANARY_BASELINE = "CANARY_BASELINE"  # JSON: the live counters when the window opened
+CANARY_FIGURES = "CANARY_FIGURES"  # JSON: the figures of the window
+CANARY_REQUESTS = "CANARY_REQUESTS"
+CANARY_ERROR_RATE = "CANARY_ERROR_RATE"
+CANARY_P99_MS = "CANARY_P99_MS"
+CANARY_ACCURACY = "CANARY_ACCURACY"  # null: not yet known (no feedback labels)
+CANARY_VERDICT = "CANARY_VERDICT"  # JSON {promote, reason}, from the mlc-canary-slo decision
+CANARY_OUTCOME = "CANARY_OUTCOME"  # promoted / rolled-back / failed
+CANARY_REASON = "CANARY_REASON"  # why it was rolled back, quoting the figures
+RETIRED_VERSION = "RETIRED_VERSION"  # the champion a promotion retired
+ROLLED_BACK_TO = "ROLLED_BACK_TO"  # the version(s) serving after a rollback
 
 # -- create-ticket ----------------------------------------------------------------------------
 TICKET_KIND = "TICKET_KIND"  # rejection / review / error

@@ -20,12 +20,14 @@ NS = {
 CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
 MODELER = "{http://camunda.org/schema/modeler/1.0}"
 TOPICS = {"get-model", "train", "run-test", "compare", "deploy", "score", "drift", "create-ticket", "notify"}
+TOPICS |= {"canary-baseline", "canary-figures", "canary-promote", "canary-rollback"}
 ERROR_CODES = {"MLC_MODEL_NOT_FOUND", "MLC_MISSING_TEST_DATA", "MLC_JOB_FAILED", "MLC_NO_RUNTIME", "MLC_DEPLOY_FAILED"}
 PROCESSES = {
     "deploy_with_test.bpmn": ("mlc-deploy-with-test", "mlc.model-submitted", {"end_deployed", "end_rejected", "end_failed"}),
     "run_back_test.bpmn": ("mlc-run-back-test", "mlc.run-back-test",
                            {"end_passed", "end_failed", "end_rejected", "end_job_failed", "end_error"}),
     "run_batch_job.bpmn": ("mlc-run-batch-job", "mlc.deployed-batch-job", {"end_scored", "end_failed"}),
+    "canary_rollout.bpmn": ("mlc-canary-rollout", None, {"end_promoted", "end_rolled_back", "end_failed"}),
 }
 FLOW_NODES = ("startEvent", "endEvent", "intermediateCatchEvent", "boundaryEvent", "exclusiveGateway",
               "serviceTask", "businessRuleTask", "userTask", "subProcess")
@@ -49,7 +51,7 @@ def test_process_contract(name):
     assert process.get("id") == key
     assert process.get("isExecutable") == "true"
     assert process.get(f"{CAMUNDA}historyTimeToLive") == "P30D"
-    assert [s.get("name") for s in root.findall("bpmn:signal", NS)] == [signal]
+    assert [s.get("name") for s in root.findall("bpmn:signal", NS)] == ([signal] if signal else [])
     assert {e.get("id") for e in all_of(root, "endEvent")} == ends
     topics = {t.get(f"{CAMUNDA}topic") for t in all_of(root, "serviceTask")}
     assert topics <= TOPICS
@@ -91,7 +93,7 @@ def test_ticket_and_notify_tasks_say_what_they_want(name):
         params = {p.get("name"): (p.text or "") for p in task.findall(".//camunda:inputParameter", NS)}
         topic = task.get(f"{CAMUNDA}topic")
         if topic == "create-ticket":
-            assert params.get("TICKET_KIND") in {"rejection", "review", "error"}, task.get("id")
+            assert params.get("TICKET_KIND") in {"rejection", "review", "error", "rollback"}, task.get("id")
             assert params.get("TICKET_REASON"), task.get("id")
         if topic == "notify":
             assert params.get("NOTIFY_LEVEL") in {"info", "warning", "error"}, task.get("id")
