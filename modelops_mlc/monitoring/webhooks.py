@@ -309,6 +309,7 @@ def serve(settings: "Settings", engine_client: "EngineClient", *, host: str = "1
 
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     receiver = WebhookReceiver(settings, engine_client, secret=secret)
+    receiver.registry.client  # open the registry now, not on the first delivery
     sock = bind_socket(host, port)
     url_host = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
     config = uvicorn.Config(build_app(receiver), log_level=log_level, access_log=False, lifespan="off",
