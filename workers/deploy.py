@@ -2,6 +2,7 @@
 
 Idempotent through the deployment manager's ``dedupe_key``: a redelivered task gets the
 deployment the first delivery made (finished if it was interrupted), never a second one.
+``DEPLOY_SHADOW=true`` deploys the version as a shadow of the one serving (no traffic of its own).
 """
 
 from __future__ import annotations
@@ -25,6 +26,21 @@ from workers.variables import (
 )
 
 
+DEPLOY_SHADOW = "DEPLOY_SHADOW"
+
+
+def _flag(value: Any) -> bool:
+    """A boolean process variable (true/false, also as text or 0/1)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", "", "none"):
+        return False
+    raise TaskFailed(f"{DEPLOY_SHADOW} must be true or false, got {value!r}", retryable=False)
+
+
 @topic(TOPIC_DEPLOY)
 def deploy(ctx: TaskContext) -> dict[str, Any]:
     try:
@@ -46,6 +62,7 @@ def deploy(ctx: TaskContext) -> dict[str, Any]:
                 requested_by=f"worker {ctx.worker_id}",
                 dedupe_key=ctx.dedupe_key,
                 process_instance_id=ctx.process_instance_id,
+                shadow=_flag(ctx.get(DEPLOY_SHADOW, False)),
             )
         except NoRuntimeError as exc:
             raise BpmnError(MLC_NO_RUNTIME, exc.message) from exc
