@@ -1,7 +1,9 @@
 """Topic ``drift``: current data against reference data, per feature, with an overall verdict.
 
 The reference defaults to the model's TRAINING_DATA asset; the model's signature (when it has
-one) names the features, and its ``target`` tag is left out.
+one) names the features, and its ``target`` tag is left out. With ``PREDICTION_DRIFT`` true (and a
+model) the drift of the model's outputs on reference and current data joins the results as
+``DRIFT_RESULTS.prediction``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from workers.variables import (
     DRIFT_VERDICT,
     MLC_MISSING_TEST_DATA,
     MODEL_ID,
+    PREDICTION_DRIFT,
     REFERENCE_DATA,
     TOPIC_DRIFT,
 )
@@ -33,6 +36,7 @@ def drift(ctx: TaskContext) -> dict[str, Any]:
     reference = ctx.get(REFERENCE_DATA)
     features: list[str] | None = None
     exclude: list[str] = []
+    info = registry = None
     with job_errors():
         if ctx.get(MODEL_ID):
             from modelops_mlc.registry import Registry
@@ -49,9 +53,19 @@ def drift(ctx: TaskContext) -> dict[str, Any]:
                             f"no {REFERENCE_DATA} given and the model has no TRAINING_DATA asset to compare with")
         result = drift_job(str(reference), str(current), features=features,
                            exclude=None if features else exclude)
+        prediction = None
+        if info is not None and str(ctx.get(PREDICTION_DRIFT, "")).strip().lower() == "true":
+            from modelops_mlc.monitoring.checks import prediction_drift
+
+            found = prediction_drift(registry, info, str(reference), str(current), features=features)
+            prediction = {"psi": found.psi, "test": found.test, "p_value": found.p_value, "verdict": found.verdict,
+                          "kind": found.kind}
     return {
         DRIFT_VERDICT: result.verdict,
         DRIFT_RESULTS: json_safe({
+            "reference_data": str(reference),
+            "current_data": str(current),
+            "prediction": prediction,
             "verdict": result.verdict,
             "drifted_features": result.drifted_features,
             "reference_rows": result.reference_rows,

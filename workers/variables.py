@@ -16,6 +16,8 @@ TOPIC_SCORE = "score"
 TOPIC_DRIFT = "drift"
 TOPIC_CREATE_TICKET = "create-ticket"
 TOPIC_NOTIFY = "notify"
+TOPIC_MONITOR_CHECK = "monitor-check"
+TOPIC_MONITOR_RECORD = "monitor-record"
 TOPIC_CANARY_BASELINE = "canary-baseline"
 TOPIC_CANARY_FIGURES = "canary-figures"
 TOPIC_CANARY_PROMOTE = "canary-promote"
@@ -31,6 +33,8 @@ BUILTIN_TOPICS: tuple[str, ...] = (
     TOPIC_DRIFT,
     TOPIC_CREATE_TICKET,
     TOPIC_NOTIFY,
+    TOPIC_MONITOR_CHECK,
+    TOPIC_MONITOR_RECORD,
     TOPIC_CANARY_BASELINE,
     TOPIC_CANARY_FIGURES,
     TOPIC_CANARY_PROMOTE,
@@ -131,6 +135,65 @@ CANARY_OUTCOME = "CANARY_OUTCOME"  # promoted / rolled-back / failed
 CANARY_REASON = "CANARY_REASON"  # why it was rolled back, quoting the figures
 RETIRED_VERSION = "RETIRED_VERSION"  # the champion a promotion retired
 ROLLED_BACK_TO = "ROLLED_BACK_TO"  # the version(s) serving after a rollback
+
+PREDICTION_DRIFT = "PREDICTION_DRIFT"  # true: also the drift of the model's outputs (DRIFT_RESULTS.prediction)
+
+# -- mlc-monitor: monitor-check, the mlc-monitor-criteria decision, monitor-record -------------
+MONITOR_TRIGGER = "MONITOR_TRIGGER"  # schedule / signal / new-data / webhook / cli
+MONITOR_DMN_KEY = "MONITOR_DMN_KEY"  # version tag monitor_dmn
+DEFAULT_MONITOR_DMN_KEY = "mlc-monitor-criteria"
+HAS_LABELS = "HAS_LABELS"  # CURRENT_DATA carries the target column
+MONITOR_MAX_PSI = "MONITOR_MAX_PSI"
+MONITOR_MAX_PSI_FEATURE = "MONITOR_MAX_PSI_FEATURE"
+MONITOR_DRIFTED_FEATURES = "MONITOR_DRIFTED_FEATURES"
+MONITOR_PREDICTION_PSI = "MONITOR_PREDICTION_PSI"
+MONITOR_ACCURACY_DROP = "MONITOR_ACCURACY_DROP"  # relative: 0.12 = 12 % below the baseline
+MONITOR_FAIRNESS_GAP = "MONITOR_FAIRNESS_GAP"
+MONITOR_FIGURES = "MONITOR_FIGURES"  # JSON
+MONITOR_SUMMARY = "MONITOR_SUMMARY"  # the figures in one line, for tickets and notifications
+MONITOR_VERDICT = "MONITOR_VERDICT"  # ok / notify / investigate / retrain
+MONITOR_REASON = "MONITOR_REASON"
+MONITOR_RECORD_ID = "MONITOR_RECORD_ID"
+MONITOR_RUN_ID = "MONITOR_RUN_ID"  # the MLflow run
+MONITOR_SCHEDULE = "MONITOR_SCHEDULE"  # timer cycle of mlc-monitor-schedule (ISO repeat or cron)
+RETRAIN_TRIGGER = "RETRAIN_TRIGGER"
+
+# -- mlc-canary-rollout: canary-baseline, canary-figures, the mlc-canary-slo decision, promote/rollback
+CANARY_WEIGHT = "CANARY_WEIGHT"  # percent of the traffic for the canary, default 10
+CANARY_WINDOW = "CANARY_WINDOW"  # ISO-8601 duration watched, default PT10M
+DEFAULT_CANARY_WINDOW = "PT10M"
+CANARY_MAX_ERROR_RATE = "CANARY_MAX_ERROR_RATE"  # SLO overrides; absent: the decision's defaults
+CANARY_MAX_P99_MS = "CANARY_MAX_P99_MS"
+CANARY_MIN_ACCURACY = "CANARY_MIN_ACCURACY"
+CANARY_MIN_REQUESTS = "CANARY_MIN_REQUESTS"
+CANARY_BASELINE = "CANARY_BASELINE"  # JSON: the live counters when the window opened
+CANARY_FIGURES = "CANARY_FIGURES"  # JSON: the figures of the window
+CANARY_REQUESTS = "CANARY_REQUESTS"
+CANARY_ERROR_RATE = "CANARY_ERROR_RATE"
+CANARY_P99_MS = "CANARY_P99_MS"
+CANARY_ACCURACY = "CANARY_ACCURACY"  # null: not yet known (no feedback labels)
+CANARY_VERDICT = "CANARY_VERDICT"  # JSON {promote, reason}, from the mlc-canary-slo decision
+CANARY_OUTCOME = "CANARY_OUTCOME"  # promoted / rolled-back / failed
+CANARY_REASON = "CANARY_REASON"  # why it was rolled back, quoting the figures
+RETIRED_VERSION = "RETIRED_VERSION"  # the champion a promotion retired
+ROLLED_BACK_TO = "ROLLED_BACK_TO"  # the version(s) serving after a rollback
+
+# -- governance: get-model (tags), mlc-process-selection, scan, reviews -------------------------
+BUSINESS_UNIT = "BUSINESS_UNIT"  # tag business_unit (version tag over model tag)
+RISK_TIER = "RISK_TIER"  # tag risk_tier: HIGH / MEDIUM / LOW; an input of mlc-test-criteria
+FRAMEWORK = "FRAMEWORK"  # tag framework, else the model flavor
+GOVERNANCE_LEVEL = "GOVERNANCE_LEVEL"  # tag governance_level: experimental / staging / production
+SERVICENOW = "SERVICENOW"  # tag servicenow: review by ServiceNow ticket (JIRA: by Jira ticket)
+HAS_MODEL_CARD = "HAS_MODEL_CARD"  # tag mlc.model_card or run artifact model_card.md
+SEPARATION_OF_DUTIES = "SEPARATION_OF_DUTIES"  # tag separation_of_duties, default true for production
+SUBMITTED_BY = "SUBMITTED_BY"  # who submitted the snapshot (mlc model snapshot, tag submitted_by)
+APPROVED_BY = "APPROVED_BY"  # who completed the review (task assignee or ticket actor)
+PRODUCTIONIZE_PROCESS = "PRODUCTIONIZE_PROCESS"  # the process key mlc-process-selection chose
+PRODUCTIONIZE_RULE = "PRODUCTIONIZE_RULE"  # the rule that chose it
+SCAN_PASSED = "SCAN_PASSED"
+SCAN_FINDINGS = "SCAN_FINDINGS"  # JSON list of {kind, file, detail}
+SCAN_SUMMARY = "SCAN_SUMMARY"  # the findings in one line, for the rejection ticket
+SCAN_RUN_ID = "SCAN_RUN_ID"  # the MLflow run holding scan_report.json
 
 # -- create-ticket ----------------------------------------------------------------------------
 TICKET_KIND = "TICKET_KIND"  # rejection / review / error

@@ -31,6 +31,7 @@ __all__ = [
     "EngineClient",
     "HistoricActivity",
     "Incident",
+    "Job",
     "ProcessInstance",
     "UserTask",
 ]
@@ -95,6 +96,17 @@ class UserTask(BaseModel):
     created: str | None = None
     process_instance_id: str | None = None
     process_definition_id: str | None = None
+
+
+class Job(BaseModel):
+    """A job of the engine's job executor: a timer or an asynchronous continuation."""
+
+    id: str
+    due_date: str | None = None
+    process_instance_id: str | None = None
+    retries: int | None = None
+    exception_message: str | None = None
+    failed_activity_id: str | None = None
 
 
 class HistoricActivity(BaseModel):
@@ -256,12 +268,15 @@ class EngineClient:
         correlation_keys: Mapping[str, Any] | None = None,
         variables: Mapping[str, Any] | None = None,
         all: bool = False,
+        process_instance_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Correlate a message; returns the correlation results (instance ids)."""
+        """Correlate a message (to one instance when ``process_instance_id`` is given); returns the
+        correlation results (instance ids)."""
         import pycamunda.message
 
         cls = pycamunda.message.CorrelateAll if all else pycamunda.message.CorrelateSingle
-        req = cls(self.url, message_name=name, business_key=business_key, result_enabled=True)
+        req = cls(self.url, message_name=name, business_key=business_key, result_enabled=True,
+                  process_instance_id=process_instance_id)
         req.correlation_keys = to_engine(correlation_keys) or None
         req.process_variables = to_engine(variables) or None
         results = self._call(f"correlate message {name}", req)
@@ -384,6 +399,25 @@ class EngineClient:
                 duration_ms=r.get("durationInMillis"), canceled=bool(r.get("canceled")), assignee=r.get("assignee"),
             )
             for r in rows
+        ]
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def jobs(self, *, process_key: str | None = None, process_instance_id: str | None = None,
+             timers: bool = False) -> list[Job]:
+        """Jobs waiting to run (timers only with ``timers``), soonest due first."""
+        params: dict[str, Any] = {"sortBy": "jobDueDate", "sortOrder": "asc"}
+        if process_key:
+            params["processDefinitionKey"] = process_key
+        if process_instance_id:
+            params["processInstanceId"] = process_instance_id
+        if timers:
+            params["timers"] = "true"
+        return [
+            Job(id=j["id"], due_date=j.get("dueDate"), process_instance_id=j.get("processInstanceId"),
+                retries=j.get("retries"), exception_message=j.get("exceptionMessage"),
+                failed_activity_id=j.get("failedActivityId"))
+            for j in self.request("GET", "/job", params=params)
         ]
 
     # -- incidents ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ NS = {
 CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
 MODELER = "{http://camunda.org/schema/modeler/1.0}"
 TOPICS = {"get-model", "train", "run-test", "compare", "deploy", "score", "drift", "create-ticket", "notify"}
+TOPICS |= {"monitor-check", "monitor-record"}
 TOPICS |= {"canary-baseline", "canary-figures", "canary-promote", "canary-rollback"}
 ERROR_CODES = {"MLC_MODEL_NOT_FOUND", "MLC_MISSING_TEST_DATA", "MLC_JOB_FAILED", "MLC_NO_RUNTIME", "MLC_DEPLOY_FAILED"}
 PROCESSES = {
@@ -28,9 +29,13 @@ PROCESSES = {
                            {"end_passed", "end_failed", "end_rejected", "end_job_failed", "end_error"}),
     "run_batch_job.bpmn": ("mlc-run-batch-job", "mlc.deployed-batch-job", {"end_scored", "end_failed"}),
     "canary_rollout.bpmn": ("mlc-canary-rollout", None, {"end_promoted", "end_rolled_back", "end_failed"}),
+    "monitor.bpmn": ("mlc-monitor", ("mlc.monitor", "mlc.retrain"),
+                     {"end_ok", "end_notified", "end_investigating", "end_retrain", "end_failed"}),
+    "monitor_schedule.bpmn": ("mlc-monitor-schedule", ("mlc.monitor",), {"end_unscheduled", "end_fired"}),
 }
 FLOW_NODES = ("startEvent", "endEvent", "intermediateCatchEvent", "boundaryEvent", "exclusiveGateway",
               "serviceTask", "businessRuleTask", "userTask", "subProcess")
+FLOW_NODES += ("receiveTask", "intermediateThrowEvent")
 
 
 def parse(name: str) -> ET.Element:
@@ -51,13 +56,14 @@ def test_process_contract(name):
     assert process.get("id") == key
     assert process.get("isExecutable") == "true"
     assert process.get(f"{CAMUNDA}historyTimeToLive") == "P30D"
-    assert [s.get("name") for s in root.findall("bpmn:signal", NS)] == ([signal] if signal else [])
+    signals = signal if isinstance(signal, tuple) else (signal,) if signal else ()  # started by, then thrown
+    assert sorted(s.get("name") for s in root.findall("bpmn:signal", NS)) == sorted(signals)
     assert {e.get("id") for e in all_of(root, "endEvent")} == ends
     topics = {t.get(f"{CAMUNDA}topic") for t in all_of(root, "serviceTask")}
     assert topics <= TOPICS
     assert all(t.get(f"{CAMUNDA}type") == "external" for t in all_of(root, "serviceTask"))
     assert {e.get("errorCode") for e in root.findall("bpmn:error", NS)} <= ERROR_CODES
-    assert {m.get("name") for m in root.findall("bpmn:message", NS)} <= {"mlc.ticket-updated"}
+    assert {m.get("name") for m in root.findall("bpmn:message", NS)} <= {"mlc.ticket-updated", "mlc.monitor-unschedule"}
     for definition in all_of(root, "errorEventDefinition"):  # every caught error lands in the contract's variables
         assert definition.get(f"{CAMUNDA}errorCodeVariable") == "MLC_ERROR_CODE"
         assert definition.get(f"{CAMUNDA}errorMessageVariable") == "MLC_ERROR_MESSAGE"
@@ -70,7 +76,9 @@ def test_the_contract_publishes_exactly_the_processes_bpmn_defines():
     published = set(re.findall(r"^\| `([a-z-]+)` \|", table, re.M))
     defined = {p.get("id") for f in BPMN_DIR.glob("*.bpmn") for p in all_of(parse(f.name), "process")}
     assert published == defined
-    assert "Not yet built" in text and "`mlc-monitor`" in text.split("Not yet built", 1)[1]
+    if "Not yet built" in text:  # a planned key is not defined yet
+        planned = set(re.findall(r"^\| `([a-z-]+)` \|", text.split("Not yet built", 1)[1].split("\n\n", 2)[1], re.M))
+        assert planned and not planned & defined
 
 
 @pytest.mark.parametrize("name", sorted(PROCESSES))
@@ -93,7 +101,7 @@ def test_ticket_and_notify_tasks_say_what_they_want(name):
         params = {p.get("name"): (p.text or "") for p in task.findall(".//camunda:inputParameter", NS)}
         topic = task.get(f"{CAMUNDA}topic")
         if topic == "create-ticket":
-            assert params.get("TICKET_KIND") in {"rejection", "review", "error", "rollback"}, task.get("id")
+            assert params.get("TICKET_KIND") in {"rejection", "review", "error", "investigation", "rollback"}, task.get("id")
             assert params.get("TICKET_REASON"), task.get("id")
         if topic == "notify":
             assert params.get("NOTIFY_LEVEL") in {"info", "warning", "error"}, task.get("id")
@@ -115,7 +123,7 @@ def test_business_rule_task_evaluates_the_models_decision(name):
     assert task.get(f"{CAMUNDA}asyncBefore") == "true"
 
 
-@pytest.mark.parametrize("name", sorted(PROCESSES))
+@pytest.mark.parametrize("name", sorted(set(PROCESSES) - {"monitor_schedule.bpmn"}))
 def test_business_key_is_set_once_the_version_is_known(name):
     root = parse(name)
     (task,) = [t for t in all_of(root, "serviceTask") if t.get(f"{CAMUNDA}topic") == "get-model"]

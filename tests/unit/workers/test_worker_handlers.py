@@ -14,6 +14,7 @@ from workers.handlers import TopicHandler, TopicHandlers, load_builtin_handlers,
 from workers.variables import BUILTIN_TOPICS
 
 CPU_BOUND = {"train", "run-test", "compare", "score", "drift"}
+CPU_BOUND |= {"monitor-check"}
 
 
 def test_decorator_registers_and_returns_the_function() -> None:

@@ -1,0 +1,275 @@
+"""Per-model monitor schedules: one waiting ``mlc-monitor-schedule`` instance per model, whose timer
+(in the engine's database, so it survives a restart, and visible in Cockpit) throws ``mlc.monitor``
+each time it fires. Scheduling a model again replaces its schedule; unscheduling ends it.
+
+Timers take an ISO-8601 repeating interval (``R/PT1H``) or a cron expression. Camunda 7.24 reads
+cron with cron-utils' Spring 5.3 definition: six fields, seconds first, no year, day of week 0-7
+with 0 and 7 for Sunday, ``?`` allowed in either day field. A unix crontab line (five fields) is
+the same with ``0`` seconds in front, which :func:`cron_to_engine` adds.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from modelops_mlc.errors import EngineError, NotFoundError, UsageError, first_line
+
+if TYPE_CHECKING:
+    from modelops_mlc.engine import EngineClient
+
+__all__ = [
+    "MONITOR_SIGNAL",
+    "SCHEDULE_PROCESS",
+    "UNSCHEDULE_MESSAGE",
+    "MonitorOutcome",
+    "Schedule",
+    "cron_to_engine",
+    "every_to_cycle",
+    "list_schedules",
+    "monitor_outcome",
+    "run_monitor",
+    "schedule",
+    "timer_expression",
+    "unschedule",
+]
+
+SCHEDULE_PROCESS = "mlc-monitor-schedule"
+UNSCHEDULE_MESSAGE = "mlc.monitor-unschedule"
+MONITOR_SIGNAL = "mlc.monitor"
+_VARIABLES = ("MODEL_ID", "MODEL_VERSION", "CURRENT_DATA", "REFERENCE_DATA", "MONITOR_SCHEDULE", "MONITOR_SCHEDULE_SPEC")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_SHORT = re.compile(r"^(?:\d+[smhdw])+$")
+_ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*?,/#\-]+$")
+
+
+class Schedule(BaseModel):
+    """A model's monitor schedule as the engine holds it."""
+
+    model: str
+    version: str | None = None
+    timer: str  # what the engine's timer reads: R/PT1H, or a six-field cron
+    spec: str | None = None  # as given: "every 1h", "cron 0 2 * * 0"
+    current_data: str | None = None
+    reference_data: str | None = None
+    instance_id: str
+    next_due: str | None = None
+    since: str | None = None
+
+
+def every_to_cycle(every: str) -> str:
+    """``30s``, ``15m``, ``1h``, ``1h30m``, ``1d``, ``2w``, an ISO duration (``PT1H``) or an ISO repeating
+    interval (``R/PT1H``, ``R5/PT10M``) -> the repeating interval the timer reads."""
+    text = every.strip()
+    if text.upper().startswith("R"):
+        return text.upper() if "/" in text else _bad_every(every)
+    if _ISO_DURATION.match(text.upper()):
+        if not re.search(r"[1-9]", text):
+            _bad_every(every)
+        return f"R/{text.upper()}"
+    lowered = text.lower().replace(" ", "")
+    if not _SHORT.match(lowered):
+        _bad_every(every)
+    seconds = sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)([smhdw])", lowered))
+    if seconds <= 0:
+        _bad_every(every)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    time = "".join(f"{v}{u}" for v, u in ((hours, "H"), (minutes, "M"), (secs, "S")) if v)
+    return "R/P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
+
+
+def _bad_every(every: str) -> str:
+    raise UsageError(f"--every {every!r} is not an interval",
+                     hint="use 30s, 15m, 1h, 1h30m, 1d, an ISO duration such as PT1H, or a repeat such as R/PT1H")
+
+
+def cron_to_engine(cron: str) -> str:
+    """A unix crontab schedule (5 fields: minute hour day-of-month month day-of-week) -> the 6-field
+    cron Camunda 7.24 reads (seconds first). Six fields pass as they are; ``@hourly``-style macros too.
+
+    A crontab line that restricts both day of month and day of week runs when either matches;
+    the engine's cron would need both, so such a line is refused rather than run on other days.
+    """
+    text = " ".join(cron.split())
+    if text.startswith("@"):
+        if text.lower() not in ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"):
+            raise UsageError(f"unknown cron macro {text!r}", hint="@hourly, @daily, @weekly, @monthly or @yearly")
+        return text.lower()
+    fields = text.split(" ")
+    if len(fields) not in (5, 6) or not all(_CRON_FIELD.match(f) for f in fields):
+        raise UsageError(f"--cron {cron!r} is not a cron expression",
+                         hint='five fields: minute hour day-of-month month day-of-week, e.g. "0 2 * * 0"')
+    if len(fields) == 5:
+        dom, dow = fields[2], fields[4]
+        if dom not in ("*", "?") and dow not in ("*", "?"):
+            raise UsageError(f"--cron {cron!r} restricts both the day of month and the day of week",
+                             hint="restrict one of them and leave the other *")
+        fields = ["0", *fields]
+    return " ".join(fields)
+
+
+def timer_expression(*, every: str | None = None, cron: str | None = None) -> tuple[str, str]:
+    """(timer expression, spec as given) from exactly one of ``every`` and ``cron``."""
+    if (every is None) == (cron is None):
+        raise UsageError("give exactly one of --every and --cron")
+    if every is not None:
+        return every_to_cycle(every), f"every {every.strip()}"
+    assert cron is not None
+    return cron_to_engine(cron), f"cron {' '.join(cron.split())}"
+
+
+def _model_parts(model: str) -> tuple[str, str | None]:
+    from modelops_mlc.registry.client import parse_model_id
+
+    name, version, alias = parse_model_id(model)
+    return name, (str(version) if version is not None else alias)
+
+
+def _active(client: "EngineClient", name: str | None = None) -> list[Any]:
+    return client.instances(process_key=SCHEDULE_PROCESS, active_only=True, business_key=name, limit=100_000)
+
+
+def _variables(client: "EngineClient", ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The schedule variables of many instances in one query."""
+    from modelops_mlc.engine import from_engine
+
+    found: dict[str, dict[str, Any]] = {i: {} for i in ids}
+    for start in range(0, len(ids), 500):
+        rows = client.request("POST", "/variable-instance", params={"deserializeValues": "false"}, json={
+            "processInstanceIdIn": ids[start:start + 500], "variableNameIn": list(_VARIABLES)})
+        for row in rows:
+            found.setdefault(row["processInstanceId"], {}).update(from_engine({row["name"]: row}))
+    return found
+
+
+def _end(client: "EngineClient", instance_id: str) -> None:
+    try:
+        client.correlate_message(UNSCHEDULE_MESSAGE, process_instance_id=instance_id)
+    except EngineError as exc:  # ended meanwhile (a concurrent unschedule)
+        if exc.status not in (400, 404):
+            raise
+
+
+def schedule(client: "EngineClient", model: str, *, every: str | None = None, cron: str | None = None,
+             current_data: str | None = None, reference_data: str | None = None) -> Schedule:
+    """Start (or replace) the model's schedule; returns it with its first due time.
+
+    The new schedule starts before the old one ends, so a model is never left without one; when
+    two schedule the same model at once, the newest instance is kept by both.
+    """
+    timer, spec = timer_expression(every=every, cron=cron)
+    name, version = _model_parts(model)
+    variables = {"MODEL_ID": name, "MODEL_VERSION": version, "CURRENT_DATA": current_data,
+                 "REFERENCE_DATA": reference_data, "MONITOR_TRIGGER": "schedule", "MONITOR_SCHEDULE": timer,
+                 "MONITOR_SCHEDULE_SPEC": spec}
+    try:
+        started = client.start(SCHEDULE_PROCESS, {k: v for k, v in variables.items() if v is not None},
+                               business_key=name)
+    except EngineError as exc:
+        if "parsing cycle expression" in exc.message:
+            why = first_line(exc.message).rsplit("': ", 1)[-1]
+            raise UsageError(f"the engine refused the schedule {timer!r}: {why}") from None
+        if exc.status == 404 or "no processes deployed" in exc.message.lower():
+            raise NotFoundError(f"process {SCHEDULE_PROCESS} is not deployed", hint="mlc deploy bpmn/") from None
+        raise
+    active = sorted(_active(client, name), key=lambda i: (i.start_time or "", i.id))
+    keep = active[-1].id if active else started.id
+    for instance in active:
+        if instance.id != keep:
+            _end(client, instance.id)
+    jobs = client.jobs(process_instance_id=keep, timers=True)
+    return Schedule(model=name, version=version, timer=timer, spec=spec, current_data=current_data,
+                    reference_data=reference_data, instance_id=keep, next_due=jobs[0].due_date if jobs else None,
+                    since=started.start_time)
+
+
+def unschedule(client: "EngineClient", model: str) -> int:
+    """End the model's schedule; returns how many instances were ended (NotFoundError when none)."""
+    name, _ = _model_parts(model)
+    active = _active(client, name)
+    if not active:
+        raise NotFoundError(f"model {name} has no monitor schedule", hint="list them with `mlc monitor list`")
+    for instance in active:
+        _end(client, instance.id)
+    return len(active)
+
+
+def list_schedules(client: "EngineClient") -> list[Schedule]:
+    """Every model's schedule with its next due time, by model name."""
+    active = _active(client)
+    if not active:
+        return []
+    variables = _variables(client, [i.id for i in active])
+    due: dict[str, str | None] = {}
+    for job in client.jobs(process_key=SCHEDULE_PROCESS, timers=True):
+        if job.process_instance_id and job.process_instance_id not in due:
+            due[job.process_instance_id] = job.due_date
+    out = []
+    for instance in active:
+        v = variables.get(instance.id, {})
+        version = v.get("MODEL_VERSION")
+        out.append(Schedule(
+            model=str(v.get("MODEL_ID") or instance.business_key), version=None if version is None else str(version),
+            timer=str(v.get("MONITOR_SCHEDULE") or ""), spec=v.get("MONITOR_SCHEDULE_SPEC"),
+            current_data=v.get("CURRENT_DATA"), reference_data=v.get("REFERENCE_DATA"), instance_id=instance.id,
+            next_due=due.get(instance.id), since=instance.start_time,
+        ))
+    return sorted(out, key=lambda s: (s.model, s.since or ""))
+
+
+def run_monitor(client: "EngineClient", model: str, *, current_data: str | None = None,
+                reference_data: str | None = None, trigger: str = "cli",
+                extra: Mapping[str, Any] | None = None) -> str:
+    """Throw ``mlc.monitor`` for ``model``; returns the MONITOR_REQUEST_ID the run carries, by which
+    its instance is found in history."""
+    name, version = _model_parts(model)
+    request_id = uuid.uuid4().hex
+    variables = {"MODEL_ID": name, "MODEL_VERSION": version, "CURRENT_DATA": current_data,
+                 "REFERENCE_DATA": reference_data, "MONITOR_TRIGGER": trigger, "MONITOR_REQUEST_ID": request_id,
+                 **(extra or {})}
+    client.signal(MONITOR_SIGNAL, {k: v for k, v in variables.items() if v is not None})
+    return request_id
+
+
+class MonitorOutcome(BaseModel):
+    """Where a monitor run started with :func:`run_monitor` stands."""
+
+    request_id: str
+    instance_id: str | None = None
+    state: str | None = None  # ACTIVE, COMPLETED, ... (None: not started yet)
+    end_event: str | None = None
+    verdict: str | None = None
+    reason: str | None = None
+    summary: str | None = None
+
+
+def monitor_outcome(client: "EngineClient", request_id: str, *, wait: float = 0.0) -> MonitorOutcome:
+    """The run carrying ``request_id``; with ``wait`` (seconds) polls until it has ended."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        found = client.instances(process_key="mlc-monitor", variables={"MONITOR_REQUEST_ID": request_id}, limit=1)
+        outcome = MonitorOutcome(request_id=request_id)
+        if found:
+            instance = found[0]
+            outcome.instance_id, outcome.state = instance.id, instance.state
+            if instance.state != "ACTIVE":
+                ends = [a.activity_id for a in client.history_activities(instance.id)
+                        if a.activity_type == "noneEndEvent"]
+                variables = client.variables(instance.id)
+                outcome.end_event = ends[-1] if ends else None
+                outcome.verdict = variables.get("MONITOR_VERDICT")
+                outcome.reason = variables.get("MONITOR_REASON") or variables.get("MLC_ERROR_MESSAGE")
+                outcome.summary = variables.get("MONITOR_SUMMARY")
+                return outcome
+        if time.monotonic() >= deadline:
+            return outcome
+        time.sleep(0.5)
