@@ -414,10 +414,13 @@ class ModelServer:
         except HttpError as exc:
             status = exc.status
             return _json({"error": exc.reason}, status, headers=_id_header(request_id))
-        except Exception:  # a model that raises: Starlette answers 500, the metrics must count it
+        except Exception as exc:  # a model that raises: a 500 the metrics count, the connection kept alive
             status = 500
-            raise
-        finally:            self.metrics.observe(model_label, version_label, protocol, time.perf_counter() - started, status)
+            reason = f"model {model_label}/{version_label} failed: {first_line(exc, 300, typed=True)}"
+            log.warning("runtime %s: %s", self.runtime, reason)
+            return _json({"error": reason}, status, headers=_id_header(request_id))
+        finally:
+            self.metrics.observe(model_label, version_label, protocol, time.perf_counter() - started, status)
 
     def _log(self, request_id: str, served: Served, pred: Any, decode: Callable[[list[str] | None], Batch],
              *, routed: bool) -> None:
