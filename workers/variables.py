@@ -116,26 +116,6 @@ CURRENT_DATA = "CURRENT_DATA"
 DRIFT_VERDICT = "DRIFT_VERDICT"  # ok / monitor / investigate / retrain
 DRIFT_RESULTS = "DRIFT_RESULTS"  # JSON
 
-# -- mlc-canary-rollout: canary-baseline, canary-figures, the mlc-canary-slo decision, promote/rollback
-CANARY_WEIGHT = "CANARY_WEIGHT"  # percent of the traffic for the canary, default 10
-CANARY_WINDOW = "CANARY_WINDOW"  # ISO-8601 duration watched, default PT10M
-DEFAULT_CANARY_WINDOW = "PT10M"
-CANARY_MAX_ERROR_RATE = "CANARY_MAX_ERROR_RATE"  # SLO overrides; absent: the decision's defaults
-CANARY_MAX_P99_MS = "CANARY_MAX_P99_MS"
-CANARY_MIN_ACCURACY = "CANARY_MIN_ACCURACY"
-CANARY_MIN_REQUESTS = "CANARY_MIN_REQUESTS"
-CANARY_BASELINE = "CANARY_BASELINE"  # JSON: the live counters when the window opened
-CANARY_FIGURES = "CANARY_FIGURES"  # JSON: the figures of the window
-CANARY_REQUESTS = "CANARY_REQUESTS"
-CANARY_ERROR_RATE = "CANARY_ERROR_RATE"
-CANARY_P99_MS = "CANARY_P99_MS"
-CANARY_ACCURACY = "CANARY_ACCURACY"  # null: not yet known (no feedback labels)
-CANARY_VERDICT = "CANARY_VERDICT"  # JSON {promote, reason}, from the mlc-canary-slo decision
-CANARY_OUTCOME = "CANARY_OUTCOME"  # promoted / rolled-back / failed
-CANARY_REASON = "CANARY_REASON"  # why it was rolled back, quoting the figures
-RETIRED_VERSION = "RETIRED_VERSION"  # the champion a promotion retired
-ROLLED_BACK_TO = "ROLLED_BACK_TO"  # the version(s) serving after a rollback
-
 PREDICTION_DRIFT = "PREDICTION_DRIFT"  # true: also the drift of the model's outputs (DRIFT_RESULTS.prediction)
 
 # -- mlc-monitor: monitor-check, the mlc-monitor-criteria decision, monitor-record -------------
@@ -177,23 +157,6 @@ CANARY_OUTCOME = "CANARY_OUTCOME"  # promoted / rolled-back / failed
 CANARY_REASON = "CANARY_REASON"  # why it was rolled back, quoting the figures
 RETIRED_VERSION = "RETIRED_VERSION"  # the champion a promotion retired
 ROLLED_BACK_TO = "ROLLED_BACK_TO"  # the version(s) serving after a rollback
-
-# -- governance: get-model (tags), mlc-process-selection, scan, reviews -------------------------
-BUSINESS_UNIT = "BUSINESS_UNIT"  # tag business_unit (version tag over model tag)
-RISK_TIER = "RISK_TIER"  # tag risk_tier: HIGH / MEDIUM / LOW; an input of mlc-test-criteria
-FRAMEWORK = "FRAMEWORK"  # tag framework, else the model flavor
-GOVERNANCE_LEVEL = "GOVERNANCE_LEVEL"  # tag governance_level: experimental / staging / production
-SERVICENOW = "SERVICENOW"  # tag servicenow: review by ServiceNow ticket (JIRA: by Jira ticket)
-HAS_MODEL_CARD = "HAS_MODEL_CARD"  # tag mlc.model_card or run artifact model_card.md
-SEPARATION_OF_DUTIES = "SEPARATION_OF_DUTIES"  # tag separation_of_duties, default true for production
-SUBMITTED_BY = "SUBMITTED_BY"  # who submitted the snapshot (mlc model snapshot, tag submitted_by)
-APPROVED_BY = "APPROVED_BY"  # who completed the review (task assignee or ticket actor)
-PRODUCTIONIZE_PROCESS = "PRODUCTIONIZE_PROCESS"  # the process key mlc-process-selection chose
-PRODUCTIONIZE_RULE = "PRODUCTIONIZE_RULE"  # the rule that chose it
-SCAN_PASSED = "SCAN_PASSED"
-SCAN_FINDINGS = "SCAN_FINDINGS"  # JSON list of {kind, file, detail}
-SCAN_SUMMARY = "SCAN_SUMMARY"  # the findings in one line, for the rejection ticket
-SCAN_RUN_ID = "SCAN_RUN_ID"  # the MLflow run holding scan_report.json
 
 # -- create-ticket ----------------------------------------------------------------------------
 TICKET_KIND = "TICKET_KIND"  # rejection / review / error
