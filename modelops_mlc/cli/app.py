@@ -26,6 +26,11 @@ from modelops_mlc.cli.commands import monitor as monitor_cmds
 from modelops_mlc.cli.commands import webhook as webhook_cmds
 from modelops_mlc.cli.commands import retrain as retrain_cmds
 from modelops_mlc.cli.commands import feedback as feedback_cmds
+from modelops_mlc.cli.commands import history as history_cmds
+from modelops_mlc.cli.commands import lineage as lineage_cmds
+from modelops_mlc.cli.commands import kpi as kpi_cmds
+from modelops_mlc.cli.commands import report as report_cmds
+from modelops_mlc.cli.commands import audit as audit_cmds
 from modelops_mlc.errors import MlcError, first_line
 
 app = typer.Typer(
@@ -40,6 +45,7 @@ app = typer.Typer(
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     engine_url: Annotated[
         Optional[str], typer.Option("--engine-url", help="Engine REST base (default: MLC_ENGINE_URL).", show_default=False)
     ] = None,
@@ -47,8 +53,15 @@ def _root(
         Optional[Path], typer.Option("--home", help="State directory (default: MLC_HOME or ~/.mlc).", show_default=False)
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Log debug output on stderr.")] = False,
+    user: Annotated[
+        Optional[str], typer.Option("--user", envvar="MLC_USER", show_default=False,
+                                    help="Who is acting, for the audit log (default: the OS user).")
+    ] = None,
 ) -> None:
     from modelops_mlc.config import load_settings
+    from modelops_mlc.insight.actor import cli_actor
+
+    cli_actor(ctx.invoked_subcommand, user)
 
     if engine_url or home:
         _common.set_settings(load_settings(engine_url=engine_url, home=home))
@@ -73,6 +86,8 @@ monitor_cmds.register(app)
 webhook_cmds.register(app)
 retrain_cmds.register(app)
 feedback_cmds.register(app)
+for _insight in (history_cmds, lineage_cmds, kpi_cmds, report_cmds, audit_cmds):
+    _insight.register(app)
 
 
 def main() -> None:

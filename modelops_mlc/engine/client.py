@@ -39,6 +39,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEPLOYABLE_SUFFIXES = (".bpmn", ".bpmn20.xml", ".dmn", ".dmn11.xml", ".form", ".cmmn")
+_HISTORY_KINDS = {"task", "user-operation", "incident", "variable-instance", "decision-instance", "process-instance",
+                  "external-task-log"}
 
 
 class Definition(BaseModel):
@@ -400,6 +402,19 @@ class EngineClient:
             )
             for r in rows
         ]
+
+    def history(self, kind: str, *, query: Mapping[str, Any] | None = None, limit: int = 10000) -> list[dict[str, Any]]:
+        """Raw rows of a history query (read only), e.g. ``history("task", query={"processInstanceId": i})``.
+
+        ``kind`` is one of ``task``, ``user-operation``, ``incident``, ``variable-instance``,
+        ``decision-instance``, ``process-instance``, ``external-task-log``; list values of
+        ``query`` go as the engine's ``...In`` filters (comma separated)."""
+        if kind not in _HISTORY_KINDS:
+            raise UsageError(f"unknown history kind {kind!r}; one of {', '.join(sorted(_HISTORY_KINDS))}")
+        params: dict[str, Any] = {"maxResults": limit}
+        for key, value in (query or {}).items():
+            params[key] = ",".join(map(str, value)) if isinstance(value, (list, tuple, set)) else value
+        return list(self.request("GET", f"/history/{kind}", params=params) or [])
 
     # -- jobs -------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""The read side: a model's timeline across its MLC processes (lineage and KPIs build on it)."""
+"""The read side: a model's history, lineage, KPIs, model card and report, and the audit log.
 
-from modelops_mlc.insight.timeline import TimelineEvent, model_timeline
-
-__all__ = ["TimelineEvent", "model_timeline"]
+Modules load on use (``from modelops_mlc.insight.history import model_history``), so the CLI's
+light commands never import what the heavy ones need.
+"""

@@ -177,7 +177,9 @@ class Registry:
                     client.search_registered_models(max_results=1)
             except Exception as exc:
                 raise RegistryError(f"cannot open the MLflow registry at {self.tracking_uri}: {first_line(exc)}") from exc
-            self._client = client
+            from modelops_mlc.insight.audit import AuditedMlflowClient
+
+            self._client = AuditedMlflowClient(client, self.settings)  # registry changes land in the audit log
         return self._client
 
     def _first_open_lock(self) -> contextlib.AbstractContextManager[object]:
@@ -489,6 +491,9 @@ class Registry:
             with contextlib.suppress(Exception):
                 self.client.delete_model_version(name, str(ref.version))
             raise RegistryError(f"cannot register {name!r}: the model at {source} is unreadable (no MLmodel)")
+        from modelops_mlc.insight.audit import record
+
+        record(self.settings, "model.register", str(ref), model_id=name, after={"source": source, "run_id": info.run_id})
         return info
 
     def _run_model_source(self, run_id: str, artifact_path: str) -> str:

@@ -30,6 +30,7 @@ MODEL_MODULES: list[str] = [
     "modelops_mlc.monitoring.models",
     "modelops_mlc.monitoring.seen",
     "modelops_mlc.retraining.models",
+    "modelops_mlc.insight.audit",
 ]
 
 

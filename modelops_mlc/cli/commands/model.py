@@ -195,11 +195,20 @@ def snapshot(
     tag: TagOpt = None,
     new: Annotated[bool, typer.Option("--new", help="Create a fresh version from the same model first.")] = False,
     no_signal: Annotated[bool, typer.Option("--no-signal", help="Only mark the version; do not start a process.")] = False,
+    user: Annotated[str | None, typer.Option(
+        "--user", envvar="MLC_USER", help="Who submits it (default: the login name); they cannot approve it "
+                                          "when separation of duties applies.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Mark a version as a snapshot and fire `mlc.model-submitted` (MODEL_ID, MODEL_VERSION)."""
-    v = _registry().snapshot(name, version, _tags(tag), new=new)
-    variables = {"MODEL_ID": v.name, "MODEL_VERSION": v.version}
+    """Mark a version as a snapshot and fire `mlc.model-submitted` (MODEL_ID, MODEL_VERSION, SUBMITTED_BY);
+    mlc-productionize picks the process for it with the decision mlc-process-selection."""
+    import getpass
+
+    submitter = (user or getpass.getuser()).strip()
+    if not submitter:
+        raise UsageError("--user must not be empty")
+    v = _registry().snapshot(name, version, {**_tags(tag), "submitted_by": submitter}, new=new)
+    variables = {"MODEL_ID": v.name, "MODEL_VERSION": v.version, "SUBMITTED_BY": submitter}
     if not no_signal:
         from modelops_mlc.engine import EngineClient
 
@@ -265,4 +274,7 @@ def drift_command(
 def register(root: typer.Typer) -> None:
     """Add `mlc model ...` and the top-level `mlc drift` to the root app."""
     root.add_typer(app, name="model")
+    from modelops_mlc.cli.commands import card  # `mlc model card`
+
+    card.register(app)
     root.command("drift")(drift_command)
