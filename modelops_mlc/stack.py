@@ -231,7 +231,6 @@ class Stack:
         self.settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
         server_env = {**env, "MLFLOW_TRACKING_URI": backend,
                       **{k: os.environ.get(k, v) for k, v in MLFLOW_LOCAL_DELIVERY.items()}}
-        server_env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = self._webhook_encryption_key()
         command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
                    "--default-artifact-root", self.settings.artifacts_dir.resolve().as_uri(), "--no-serve-artifacts",
                    "--host", "127.0.0.1", "--port", str(self.extras.mlflow_port), "--workers", "1"]
@@ -246,7 +245,8 @@ class Stack:
 
     def _webhook_encryption_key(self) -> str:
         """MLflow encrypts webhook secrets with this key; a key of its own per start would leave the
-        stored secret unreadable after a restart, so the stack keeps one under $MLC_HOME."""
+        stored secret unreadable after a restart, so the stack keeps one under $MLC_HOME (made by
+        the first `mlc up --mlflow-server`)."""
         given = os.environ.get("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY")
         if given:
             return given
@@ -326,6 +326,8 @@ class Stack:
                 client.ping()
                 client.deploy_processes([self.bpmn_dir], name="mlc-processes", changed_only=True)
         for daemon in self.daemons:
+            if daemon.name == "mlflow-server":
+                daemon.env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = self._webhook_encryption_key()
             on_step(f"starting {daemon.name}")
             daemon.start()
         deadline = time.monotonic() + 60
