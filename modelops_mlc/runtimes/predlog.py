@@ -66,7 +66,9 @@ def rows_of(predictions: Any) -> list[Any]:
         return [dict(zip(names, values)) for values in zip(*columns)]
     arr = np.asarray(predictions)
     if arr.ndim == 0:
-        return [json_safe(arr.item())]
+        arr = arr.reshape(1)
+    if arr.dtype.kind in "iub" or arr.dtype.kind == "f" and np.isfinite(arr).all():
+        return arr.tolist()  # plain Python numbers already
     return json_safe(arr.tolist())
 
 
@@ -84,8 +86,6 @@ class PredictionLog(BackgroundQueue[LoggedPrediction]):
         self.offer(entry)
 
     def handle(self, items: list[LoggedPrediction]) -> None:
-        from sqlalchemy import insert
-
         from modelops_mlc.runtimes.models import PredictionRow
         from modelops_mlc.store import open_store
 
@@ -103,5 +103,5 @@ class PredictionLog(BackgroundQueue[LoggedPrediction]):
                                 "output": output, "at": e.at})
         if records:
             with open_store(self.settings).session() as s:
-                s.execute(insert(PredictionRow), records)
+                s.connection().execute(PredictionRow.__table__.insert(), records)  # Core: no ORM bookkeeping
             self.rows_written += len(records)
