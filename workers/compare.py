@@ -1,4 +1,10 @@
-"""Topic ``compare``: champion against challenger on the same test data."""
+"""Topic ``compare``: champion against challenger on the same test data (metrics without MLflow's
+plot images, as ``run-test`` does).
+
+Besides the winner and the full table it writes the inputs of the retrain decision
+(``mlc-retrain-decision``): the primary metric, the challenger's signed relative improvement on
+it and the guard metrics it loses on (see :mod:`modelops_mlc.retraining.decision`).
+"""
 
 from __future__ import annotations
 
@@ -18,21 +24,33 @@ from workers.variables import (
     TOPIC_COMPARE,
 )
 
+# inputs of the retrain decision (documented with mlc-retrain in docs/process-contract.md)
+COMPARE_PRIMARY_METRIC = "COMPARE_PRIMARY_METRIC"
+COMPARE_IMPROVEMENT = "COMPARE_IMPROVEMENT"  # Double, relative, > 0: the challenger is better
+COMPARE_GUARD_LOSSES = "COMPARE_GUARD_LOSSES"  # guard metrics the challenger loses on, comma-separated ("" for none)
+
 
 @topic(TOPIC_COMPARE, cpu_bound=True)
 def compare(ctx: TaskContext) -> dict[str, Any]:
     from modelops_mlc.jobs import compare as compare_job
     from modelops_mlc.registry import Registry
+    from modelops_mlc.retraining.decision import guard_metrics, improvement
 
     name = model_name(ctx)
     champion = version_spec(name, ctx.get(CHAMPION_VERSION, "champion"))
     challenger_version = ctx.get(CHALLENGER_VERSION, ctx.get(MODEL_VERSION))
     if challenger_version is None:
         raise TaskFailed(f"topic compare needs {CHALLENGER_VERSION} (or {MODEL_VERSION})", retryable=False)
+    registry = Registry(ctx.settings)
+    challenger = version_spec(name, challenger_version)
     with job_errors():
-        result = compare_job(Registry(ctx.settings), champion, version_spec(name, challenger_version),
-                             data_path=ctx.get(INPUT_FILE))
+        result = compare_job(registry, champion, challenger, data_path=ctx.get(INPUT_FILE), plots=False)
+        guards = guard_metrics(registry.get_version(challenger).tags.get("guard_metrics"), result.task_type)
+    decision_inputs = improvement(result, guards)
     return {
+        COMPARE_PRIMARY_METRIC: decision_inputs.primary_metric,
+        COMPARE_IMPROVEMENT: decision_inputs.improvement,
+        COMPARE_GUARD_LOSSES: ", ".join(decision_inputs.guard_losses),
         COMPARE_WINNER: result.winner,
         COMPARE_RESULTS: json_safe({
             "winner": result.winner,
@@ -44,5 +62,8 @@ def compare(ctx: TaskContext) -> dict[str, Any]:
             "thresholds_passed": result.thresholds_passed,
             "threshold_failures": result.threshold_failures,
             "run_id": result.run_id,
+            "improvement": decision_inputs.improvement,
+            "guard_metrics": decision_inputs.guard_metrics,
+            "guard_losses": decision_inputs.guard_losses,
         }),
     }

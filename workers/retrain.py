@@ -1,3 +1,172 @@
-"""Topic handlers of the mlc-retrain process."""
+"""Topic handlers of the mlc-retrain process.
+
+``retrain-claim``    resolve the champion and take the model's retrain claim (one retrain per model)
+``validate-data``    check the new training data against the champion's: schema, nulls, ranges
+``train-submit``     start the training job as a detached process (once per task: keyed by its effect)
+``train-status``     read the job's state; a failed or crashed job is the BPMN error MLC_JOB_FAILED
+``retrain-release``  give the claim back (every end path of the process runs it)
+
+The job runs outside the worker, so a worker restart during a long training loses nothing: the
+process keeps polling with its timer and the next worker reads the job's record.
+"""
 
 from __future__ import annotations
+
+import json
+from typing import Any
+
+from modelops_mlc.errors import BpmnError, JobError, NotFoundError, TaskFailed
+from workers.handlers import TaskContext, topic
+from workers.support import job_errors, model_name, model_spec
+from workers.variables import (
+    CHALLENGER_VERSION,
+    CHAMPION_VERSION,
+    MLC_JOB_FAILED,
+    MODEL_ID,
+    MODEL_VERSION,
+    PARENT_VERSION,
+    TRAIN_RUN_ID,
+    TRAINING_DATA,
+)
+
+TOPIC_RETRAIN_CLAIM = "retrain-claim"
+TOPIC_VALIDATE_DATA = "validate-data"
+TOPIC_TRAIN_SUBMIT = "train-submit"
+TOPIC_TRAIN_STATUS = "train-status"
+TOPIC_RETRAIN_RELEASE = "retrain-release"
+
+RETRAIN_CLAIMED = "RETRAIN_CLAIMED"  # this instance holds the model's retrain claim
+RETRAIN_HOLDER = "RETRAIN_HOLDER"  # process instance of the running retrain (ours, or the one that refused us)
+REVIEW_IN_TICKET = "REVIEW_IN_TICKET"  # tag governance_level=production: approval by ticket
+RETRAIN_DMN_KEY = "RETRAIN_DMN_KEY"  # tag retrain_dmn, default mlc-retrain-decision
+DEFAULT_RETRAIN_DMN_KEY = "mlc-retrain-decision"
+DATA_VALID = "DATA_VALID"
+DATA_PROBLEMS = "DATA_PROBLEMS"  # the problems found, "; "-separated
+TRAIN_PARAMS = "TRAIN_PARAMS"  # JSON object handed to the training entrypoint as params
+TRAIN_JOB_ID = "TRAIN_JOB_ID"
+TRAIN_JOB_STATE = "TRAIN_JOB_STATE"  # submitted / running / succeeded (failed, crashed: BPMN error)
+
+
+def _champion(ctx: TaskContext, registry: Any) -> Any:
+    """The version MODEL_ID (+ MODEL_VERSION) names, else the model's ``champion``, else its latest."""
+    from modelops_mlc.errors import ModelNotFoundError
+    from modelops_mlc.registry import parse_model_id
+
+    spec = model_spec(ctx)
+    name, version, alias = parse_model_id(spec)
+    if version is not None or alias is not None:
+        return registry.get_version(spec)
+    try:
+        return registry.get_version(f"{name}@champion")
+    except ModelNotFoundError:
+        return registry.get_version(name)
+
+
+def _holder_active(ctx: TaskContext, instance_id: str) -> bool:
+    from modelops_mlc.engine import EngineClient
+
+    with EngineClient(ctx.settings) as client:
+        try:
+            return client.history_instance(instance_id).state == "ACTIVE"
+        except NotFoundError:
+            return False
+
+
+def _governed(version_tags: dict[str, str], model_tags: dict[str, str]) -> bool:
+    level = version_tags.get("governance_level") or model_tags.get("governance_level") or ""
+    return level.strip().lower() == "production"
+
+
+@topic(TOPIC_RETRAIN_CLAIM)
+def retrain_claim(ctx: TaskContext) -> dict[str, Any]:
+    from modelops_mlc.registry import Registry
+    from modelops_mlc.retraining.claims import claim
+    from modelops_mlc.store import open_store
+
+    registry = Registry(ctx.settings)
+    name = model_name(ctx)
+    with job_errors():
+        champion = _champion(ctx, registry)
+        model_tags = registry.get_model(name).tags
+    got = claim(open_store(ctx.settings), name, ctx.process_instance_id,
+                is_active=lambda holder: _holder_active(ctx, holder))
+    return {
+        MODEL_ID: name,
+        MODEL_VERSION: champion.version,
+        CHAMPION_VERSION: champion.version,
+        RETRAIN_CLAIMED: got.claimed,
+        RETRAIN_HOLDER: got.holder,
+        REVIEW_IN_TICKET: _governed(champion.tags, model_tags),
+        RETRAIN_DMN_KEY: champion.tags.get("retrain_dmn") or DEFAULT_RETRAIN_DMN_KEY,
+    }
+
+
+@topic(TOPIC_VALIDATE_DATA)
+def validate_data(ctx: TaskContext) -> dict[str, Any]:
+    from modelops_mlc.jobs.validate import validate_training_data
+    from modelops_mlc.registry import Registry
+
+    with job_errors():
+        try:
+            result = validate_training_data(Registry(ctx.settings), model_spec(ctx, version_var=CHAMPION_VERSION),
+                                            ctx.get(TRAINING_DATA))
+            problems = result.problems
+        except JobError as exc:  # no training data, or unreadable: broken data as well
+            problems = [exc.message]
+    return {DATA_VALID: not problems, DATA_PROBLEMS: "; ".join(problems)}
+
+
+def _params(ctx: TaskContext) -> dict[str, Any]:
+    raw = ctx.get(TRAIN_PARAMS)
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise TaskFailed(f"{TRAIN_PARAMS} is not a JSON object: {raw[:80]!r}", retryable=False) from None
+    if raw is not None and not isinstance(raw, dict):
+        raise TaskFailed(f"{TRAIN_PARAMS} must be a JSON object, got {type(raw).__name__}", retryable=False)
+    return dict(raw or {})
+
+
+@topic(TOPIC_TRAIN_SUBMIT)
+def train_submit(ctx: TaskContext) -> dict[str, Any]:
+    from modelops_mlc.retraining.jobs import submit
+
+    training_data = ctx.get(TRAINING_DATA)
+    job = submit(ctx.settings, ctx.dedupe_key, model_name=model_name(ctx),
+                 parent_version=int(ctx.require(CHAMPION_VERSION)),
+                 training_data=None if training_data is None else str(training_data),
+                 params=_params(ctx), process_instance_id=ctx.process_instance_id)
+    return {TRAIN_JOB_ID: job.id, TRAIN_JOB_STATE: job.state}
+
+
+@topic(TOPIC_TRAIN_STATUS)
+def train_status(ctx: TaskContext) -> dict[str, Any]:
+    from modelops_mlc.retraining.jobs import status
+
+    job_id = str(ctx.require(TRAIN_JOB_ID))
+    try:
+        job = status(ctx.settings, job_id)
+    except NotFoundError as exc:
+        raise BpmnError(MLC_JOB_FAILED, exc.message) from exc
+    if job.state in ("failed", "crashed"):
+        raise BpmnError(MLC_JOB_FAILED, f"training job {job.id} {job.state}: {job.error or 'no detail'}",
+                        variables={TRAIN_JOB_STATE: job.state})
+    found: dict[str, Any] = {TRAIN_JOB_STATE: job.state}
+    if job.state == "succeeded" and job.result:
+        found.update({
+            MODEL_VERSION: job.result["version"],
+            CHALLENGER_VERSION: job.result["version"],
+            PARENT_VERSION: job.result.get("parent_version"),
+            TRAIN_RUN_ID: job.result.get("run_id"),
+        })
+    return found
+
+
+@topic(TOPIC_RETRAIN_RELEASE)
+def retrain_release(ctx: TaskContext) -> dict[str, Any]:
+    from modelops_mlc.retraining.claims import release
+    from modelops_mlc.store import open_store
+
+    release(open_store(ctx.settings), model_name(ctx), ctx.process_instance_id)
+    return {RETRAIN_CLAIMED: False}

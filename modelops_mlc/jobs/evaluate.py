@@ -413,6 +413,7 @@ def compare(
     *,
     thresholds: Mapping[str, Any] | None = None,
     primary_metric: str | None = None,
+    plots: bool = True,
 ) -> CompareResult:
     """Evaluate champion and challenger on the same data and say, per metric, who wins and by how much.
 
@@ -420,6 +421,7 @@ def compare(
     challenger wins only if ``mlflow.validate_evaluation_results`` accepts it against the champion;
     otherwise it wins when it beats the champion on the primary metric (tag ``primary_metric``,
     default roc_auc, else f1, for classification and rmse for regression). Ties keep the champion.
+    ``plots=False`` leaves out MLflow's plots of both evaluations, as in :func:`metrics_test`.
     """
     import mlflow
     from mlflow.models.evaluation import EvaluationResult
@@ -454,7 +456,7 @@ def compare(
             with registry.start_run(f"{role}-{info.name}-v{info.version}",
                                     {"mlc.kind": "test", "mlc.model_name": info.name,
                                      "mlc.model_version": info.version, "mlc.compare_role": role}):
-                evals[role] = _Evaluation(registry, info, df, target)
+                evals[role] = _Evaluation(registry, info, df, target, plots=plots)
                 if evals[role].extra_metrics:
                     mlflow.log_metrics(evals[role].extra_metrics)
         champ_m, chal_m = evals["champion"].metrics, evals["challenger"].metrics
