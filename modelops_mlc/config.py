@@ -97,7 +97,8 @@ class Settings(BaseSettings):
         self.home = Path(self.home).expanduser()
         if not self.engine_url:
             self.engine_url = f"http://127.0.0.1:{self.engine_port}/engine-rest"
-        self.engine_url = self.engine_url.rstrip("/")
+        # several comma-separated URLs: the nodes of one engine cluster (engine/gateway.py Nodes)
+        self.engine_url = ",".join(u.strip().rstrip("/") for u in self.engine_url.split(",") if u.strip())
         if not self.store_url:
             self.store_url = f"sqlite:///{self.home / 'mlc.db'}"
         if not self.mlflow_tracking_uri:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from modelops_mlc.config import Settings
+from tests.support.postgres import postgres  # noqa: F401  (the session's PostgreSQL cluster, a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 STOCK_IMAGE = "camunda/camunda-bpm-platform:run-7.24.0"

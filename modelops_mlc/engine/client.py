@@ -146,10 +146,12 @@ def _definition(d: Mapping[str, Any], kind: str) -> Definition:
 
 
 class EngineClient:
-    """Talks to one engine's ``/engine-rest``; cheap to create, close it (or use ``with``) when done."""
+    """Talks to one engine's ``/engine-rest`` (or to the first of a cluster's nodes that answers);
+    cheap to create, close it (or use ``with``) when done."""
 
     def __init__(self, settings: "Settings", *, timeout: float | None = None) -> None:
-        self.url = settings.engine_url
+        self._nodes = gateway.Nodes(settings.engine_url)
+        self.url = self._nodes.urls[0]
         self._settings = settings
         self._http = httpx.Client(**gateway.http_options(settings, timeout=timeout))
         self._session: "requests.Session | None" = None
@@ -168,24 +170,39 @@ class EngineClient:
         self.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One REST call through httpx; returns parsed JSON (or None for 204)."""
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            log.debug("engine transport error on %s %s: %s", method, path, exc)
-            raise gateway.unavailable(self.url) from None
-        return gateway.read_response(response)
+        """One REST call through httpx; returns parsed JSON (or None for 204). A POST whose
+        answer was lost is not sent to another node: it may have had its effect."""
+        for node in self._nodes.order():
+            try:
+                response = self._http.request(method, node + path, **kwargs)
+            except httpx.TransportError as exc:
+                log.debug("engine transport error on %s %s at %s: %s", method, path, node, exc)
+                sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                self._nodes.failed(gateway.NodeDown(node, sent=sent), replay=method != "POST")
+                continue
+            self._nodes.answered(node)
+            return gateway.read_response(response)
+        raise self._nodes.unreachable()
 
     def _call(self, what: str, request: Any) -> Any:
-        """Send a pycamunda request over our pooled session, with our auth and error mapping."""
+        """Send a pycamunda request over our pooled session, with our auth and error mapping,
+        to the first node that answers (only on to the next one if the last was never reached)."""
         import requests
 
         if self._session is None:
             self._session = requests.Session()
         request.session = self._session
-        request.auth = gateway.PycamundaAuth(self._settings, what)
-        with gateway.pycamunda_transport(self.url, what):
-            return request()
+        for node in self._nodes.order():
+            request.auth = gateway.PycamundaAuth(self._settings, what, base=self.url, node=node)
+            try:
+                with gateway.pycamunda_transport(node, what):
+                    found = request()
+            except gateway.NodeDown as down:
+                self._nodes.failed(down, replay=False)
+                continue
+            self._nodes.answered(node)
+            return found
+        raise self._nodes.unreachable()
 
     # -- engine -------------------------------------------------------------------------------
 
@@ -210,16 +227,9 @@ class EngineClient:
             self.url, name=name, source="modelops-mlc", enable_duplicate_filtering=changed_only,
             deploy_changed_only=changed_only,
         )
-        handles = []
-        try:
-            for path in files:
-                fh = path.open("rb")
-                handles.append(fh)
-                req.add_resource((path.name, fh))
-            result = self._call(f"deploy {', '.join(p.name for p in files)}", req)
-        finally:
-            for fh in handles:
-                fh.close()
+        for path in files:  # bytes, not open files: a second node may need the body again
+            req.add_resource((path.name, path.read_bytes()))
+        result = self._call(f"deploy {', '.join(p.name for p in files)}", req)
 
         def definitions(found: Mapping[str, Any] | None, kind: str) -> list[Definition]:
             return [

@@ -23,6 +23,11 @@ The transport is aiohttp rather than httpx, which the rest of the SDK uses: a wo
 call per task at least, and on a busy worker httpx's per-request CPU (several times
 aiohttp's, bench/RESULTS.md) was what held throughput down, on cores the engine shares. Auth
 headers and error mapping still come from :mod:`.gateway`.
+
+On a cluster (several URLs in ``MLC_ENGINE_URL``) each fetch starts at the next node in turn and
+every call goes on to the next node when one does not answer. Every call here may be repeated
+safely: the engine checks the lock and the worker id, so a complete whose answer was lost and
+that is sent again finds the task gone.
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ class ExternalTaskApi:
     def __init__(self, settings: "Settings", worker_id: str, *, max_connections: int = 16) -> None:
         self.worker_id = worker_id
         self.url = settings.engine_url
+        self._nodes = gateway.Nodes(settings.engine_url)
         self._timeout = settings.engine_request_timeout
         self._headers = gateway.headers(settings)
         self._max_connections = max_connections
@@ -121,19 +127,24 @@ class ExternalTaskApi:
         await self.aclose()
 
     async def _call(self, method: str, path: str, *, body: Any = None, params: Mapping[str, str] | None = None,
-                    timeout: float | None = None) -> Any:
+                    timeout: float | None = None, spread: bool = False) -> Any:
         import aiohttp
 
         session = self._open()
         data = None if body is None else json.dumps(body).encode()
         headers = None if data is None else {"Content-Type": "application/json"}
-        try:
-            async with session.request(method, self.url + path, data=data, headers=headers, params=params,
-                                       timeout=aiohttp.ClientTimeout(total=timeout or self._timeout)) as response:
-                status, raw, reason = response.status, await response.read(), response.reason or ""
-        except (aiohttp.ClientError, asyncio.TimeoutError):
-            raise gateway.unavailable(self.url) from None
-        return gateway.answer(status, raw, what=f"{method} {path}", reason=reason)
+        for node in self._nodes.spread() if spread else self._nodes.order():
+            try:
+                async with session.request(method, node + path, data=data, headers=headers, params=params,
+                                           timeout=aiohttp.ClientTimeout(total=timeout or self._timeout)) as response:
+                    status, raw, reason = response.status, await response.read(), response.reason or ""
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                sent = not isinstance(exc, aiohttp.ClientConnectorError)
+                self._nodes.failed(gateway.NodeDown(node, sent=sent), replay=True)
+                continue
+            self._nodes.answered(node)
+            return gateway.answer(status, raw, what=f"{method} {path}", reason=reason)
+        raise self._nodes.unreachable()
 
     async def fetch_and_lock(
         self, subscriptions: Sequence[Subscription], max_tasks: int, long_poll_ms: int = 0
@@ -148,7 +159,7 @@ class ExternalTaskApi:
             "topics": [s.to_engine() for s in subscriptions],
         }
         rows = await self._call("POST", "/external-task/fetchAndLock", body=body,
-                                timeout=long_poll_ms / 1000 + self._timeout)
+                                timeout=long_poll_ms / 1000 + self._timeout, spread=True)
         return [LockedTask(row) for row in rows or []]
 
     async def complete(self, task_id: str, variables: Mapping[str, Any] | None = None) -> None:

@@ -9,13 +9,17 @@ Every engine call of the project goes through :class:`~modelops_mlc.engine.Engin
   into an ``Authorization`` header;
 * :func:`answer` (:func:`read_response` for httpx, a response hook for pycamunda) and
   :func:`unavailable` are the only places that turn an engine response or a transport failure
-  into the :class:`~modelops_mlc.errors.MlcError` tree.
+  into the :class:`~modelops_mlc.errors.MlcError` tree;
+* :class:`Nodes` is the only place that knows ``MLC_ENGINE_URL`` may name several engines of a
+  cluster (comma-separated, one database behind them), and which one a call goes to: a
+  transport raises :class:`NodeDown`, and the caller moves on to the next node.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -31,6 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AUTH_HINT",
+    "NodeDown",
+    "Nodes",
     "PycamundaAuth",
     "answer",
     "authorization",
@@ -68,9 +74,9 @@ def headers(settings: "Settings") -> dict[str, str]:
 
 
 def http_options(settings: "Settings", *, timeout: float | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient`` talking to the engine."""
+    """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient`` talking to the engine (no
+    base URL: :class:`Nodes` picks the node of each call)."""
     return {
-        "base_url": settings.engine_url,
         "headers": headers(settings),
         "timeout": timeout or settings.engine_request_timeout,
     }
@@ -109,6 +115,65 @@ def unavailable(url: str) -> EngineUnavailable:
     )
 
 
+class NodeDown(Exception):
+    """A transport could not get an answer from one node. ``sent``: the request may have reached
+    it (reset or timed out after sending), so repeating it elsewhere may repeat its effect."""
+
+    def __init__(self, url: str, *, sent: bool) -> None:
+        super().__init__(url)
+        self.url = url
+        self.sent = sent
+
+
+class Nodes:
+    """The engine nodes behind ``MLC_ENGINE_URL``, and the order a call tries them in.
+
+    A call goes to the node that answered last (the first one at start); a node that cannot be
+    reached rests for ``rest_s`` seconds behind the others. :meth:`spread` starts each call at
+    the next node in turn instead, which is how a worker shares its fetches among the nodes.
+    """
+
+    def __init__(self, urls: str, *, rest_s: float = 5.0) -> None:
+        self.urls = [u.strip().rstrip("/") for u in urls.split(",") if u.strip()]
+        if not self.urls:
+            raise UsageError("MLC_ENGINE_URL names no engine")
+        self._rest_s = rest_s
+        self._preferred = 0
+        self._turn = 0
+        self._resting_until = [0.0] * len(self.urls)
+
+    def __str__(self) -> str:
+        return ", ".join(self.urls)
+
+    def _from(self, first: int) -> list[str]:
+        now = time.monotonic()
+        ring = [(first + i) % len(self.urls) for i in range(len(self.urls))]
+        return [self.urls[i] for i in sorted(ring, key=lambda i: self._resting_until[i] > now)]
+
+    def order(self) -> list[str]:
+        """Every node once, the preferred one first and resting ones last."""
+        return self._from(self._preferred)
+
+    def spread(self) -> list[str]:
+        """Every node once, starting at the next node in turn."""
+        self._turn = (self._turn + 1) % len(self.urls)
+        return self._from(self._turn)
+
+    def answered(self, url: str) -> None:
+        i = self.urls.index(url)
+        self._preferred, self._resting_until[i] = i, 0.0
+
+    def failed(self, down: NodeDown, *, replay: bool) -> None:
+        """Set the node aside; raise when the call must not go on to the next one (it may have
+        had its effect and repeating it is not safe) or there is no other node."""
+        self._resting_until[self.urls.index(down.url)] = time.monotonic() + self._rest_s
+        if len(self.urls) == 1 or (down.sent and not replay):
+            raise unavailable(down.url) from None
+
+    def unreachable(self) -> EngineUnavailable:
+        return unavailable(str(self))
+
+
 def answer(status: int, body: bytes, *, what: str | None = None, reason: str = "") -> Any:
     """The parsed JSON of an engine answer (None for an empty one); raises for an error status.
     Any transport hands its status, raw body and reason phrase here."""
@@ -144,15 +209,21 @@ class PycamundaAuth:
     error mapping drops the engine's exception type and, for most statuses, the status itself;
     so a response hook registered here raises our :func:`engine_error` before pycamunda reads
     the response.
+
+    It also sends the request to the node of this attempt: pycamunda builds its URL from the
+    first node (``base``), and this slot is the one place every one of its requests passes.
     """
 
-    def __init__(self, settings: "Settings", what: str) -> None:
+    def __init__(self, settings: "Settings", what: str, *, base: str = "", node: str = "") -> None:
         self._authorization = authorization(settings)
         self._what = what
+        self._base, self._node = base, node
 
     def __call__(self, request: "requests.PreparedRequest") -> "requests.PreparedRequest":
         if self._authorization:
             request.headers["Authorization"] = self._authorization
+        if self._node != self._base and request.url and request.url.startswith(self._base):
+            request.url = self._node + request.url[len(self._base):]
         request.register_hook("response", self._check)
         return request
 
@@ -164,7 +235,7 @@ class PycamundaAuth:
 
 @contextmanager
 def pycamunda_transport(url: str, what: str) -> Iterator[None]:
-    """Transport failures under pycamunda (it wraps requests' errors) as :func:`unavailable`."""
+    """Transport failures under pycamunda (it wraps requests' errors) as :class:`NodeDown`."""
     import pycamunda
 
     try:
@@ -174,5 +245,16 @@ def pycamunda_transport(url: str, what: str) -> Iterator[None]:
 
         cause = exc.args[0] if exc.args else exc
         if isinstance(cause, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-            raise unavailable(url) from None
+            raise NodeDown(url, sent=not _never_sent(cause)) from None
         raise EngineError(f"{what}: {cause}") from None
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """requests' error says the connection was never made (refused, no route, connect timeout)."""
+    import requests
+    import urllib3.exceptions
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)

@@ -3,11 +3,17 @@
 State lives under ``$MLC_HOME/engine``: ``engine.pid``, ``engine.log`` and the H2 database
 (``h2/``). The jar is built from ``engine/pom.xml`` of this project (or taken from
 ``MLC_ENGINE_JAR``).
+
+A named node (``mlc engine start --node a --port 8081``) is one engine of a cluster: several
+such processes share one PostgreSQL database (``MLC_ENGINE_JDBC_URL``), each with its PID file
+and log under ``$MLC_HOME/engine/nodes/<name>``, and each runs the job executor. The name is
+the engine's ``hostname``, which the history's job log records for every job a node ran.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -52,6 +58,7 @@ class EngineStatus:
     log: str
     jar: str | None
     database: str
+    node: str | None = None
     version: str | None = None
     uptime_s: float | None = None
     note: str | None = None
@@ -84,15 +91,22 @@ def root_cause(log_file: Path) -> str:
     return errors[-1].split(" : ", 1)[-1].strip() if errors else "see the log"
 
 
-class LocalEngine:
-    """Lifecycle of one engine process bound to ``settings.engine_port`` with state in ``$MLC_HOME/engine``."""
+_NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
-    def __init__(self, settings: "Settings") -> None:
+
+class LocalEngine:
+    """Lifecycle of one engine process bound to ``port`` (default ``settings.engine_port``) with
+    state in ``$MLC_HOME/engine``, or in ``$MLC_HOME/engine/nodes/<node>`` for a cluster node."""
+
+    def __init__(self, settings: "Settings", *, node: str | None = None, port: int | None = None) -> None:
+        if node is not None and not _NODE_NAME.match(node):
+            raise UsageError(f"invalid node name {node!r}: use letters, digits, '.', '_' or '-' (at most 63)")
         self.settings = settings
-        self.dir = settings.home / "engine"
+        self.node = node
+        self.dir = settings.home / "engine" / "nodes" / node if node else settings.home / "engine"
         self.pid_file = self.dir / "engine.pid"
         self.log_file = self.dir / "engine.log"
-        self.port = settings.engine_port
+        self.port = port or settings.engine_port
         self.url = f"http://127.0.0.1:{self.port}/engine-rest"
         self.project = find_engine_project()
 
@@ -218,6 +232,9 @@ class LocalEngine:
         if pid is not None:
             raise LocalEngineError(f"the engine is already running (pid {pid}) at {self.url}",
                                    hint="`mlc engine status` shows it; `mlc engine stop` stops it")
+        if self.node and not self.settings.engine_jdbc_url:
+            raise UsageError(f"engine node {self.node!r} needs a database the nodes share",
+                             hint="set MLC_ENGINE_JDBC_URL (PostgreSQL), MLC_ENGINE_JDBC_USER and MLC_ENGINE_JDBC_PASSWORD")
         if self.pid_file.exists():
             self.pid_file.unlink()  # stale: its process is gone
         if _port_in_use(self.port):
@@ -229,8 +246,11 @@ class LocalEngine:
         assert jar is not None
         self.dir.mkdir(parents=True, exist_ok=True)
         java_opts = os.environ.get("MLC_ENGINE_JAVA_OPTS", "-Xms256m -Xmx1g -XX:+UseSerialGC").split()
+        if self.node:
+            java_opts.append(f"-Dcamunda.bpm.generic-properties.properties.hostname={self.node}")
         with self.log_file.open("ab") as log:
-            log.write(f"\n--- mlc engine start {time.strftime('%Y-%m-%dT%H:%M:%S')} port {self.port} ---\n".encode())
+            node = f" node {self.node}" if self.node else ""
+            log.write(f"\n--- mlc engine start {time.strftime('%Y-%m-%dT%H:%M:%S')} port {self.port}{node} ---\n".encode())
             log.flush()
             proc = subprocess.Popen(
                 [java, *java_opts, "-jar", str(jar)],
@@ -314,6 +334,7 @@ class LocalEngine:
             log=str(self.log_file),
             jar=str(jar) if jar and jar.exists() else None,
             database=self.settings.engine_jdbc_url or f"H2 file {self.dir / 'h2'}",
+            node=self.node,
             version=version,
             uptime_s=uptime,
             note=note,

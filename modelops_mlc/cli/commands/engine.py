@@ -1,4 +1,5 @@
-"""`mlc engine start|stop|status|logs`: the local stock Camunda engine process."""
+"""`mlc engine start|stop|status|logs`: the local stock Camunda engine process, or one node of a
+cluster of them (``--node NAME --port P``) over a shared PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -12,21 +13,30 @@ from modelops_mlc.cli._common import JsonOpt, err, info, out, render, settings
 app = typer.Typer(help="Run the local Camunda 7 engine (built from engine/pom.xml on first use).", no_args_is_help=True)
 
 
-def _local():
+NodeOpt = Annotated[
+    str | None,
+    typer.Option("--node", help="Name of a cluster node: its own PID file and log; needs MLC_ENGINE_JDBC_URL."),
+]
+PortOpt = Annotated[int | None, typer.Option("--port", help="Port the engine binds (default MLC_ENGINE_PORT).")]
+
+
+def _local(node: str | None = None, port: int | None = None):
     from modelops_mlc.engine.local import LocalEngine
 
-    return LocalEngine(settings())
+    return LocalEngine(settings(), node=node, port=port)
 
 
 @app.command()
 def start(
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait for the REST API (default MLC_ENGINE_START_TIMEOUT).")] = None,
+    node: NodeOpt = None,
+    port: PortOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start the engine in the background; returns once /engine-rest answers."""
     from dataclasses import asdict
 
-    engine = _local()
+    engine = _local(node, port)
     with err.status("starting the engine…", spinner="dots") as status:
         started = time.monotonic()
 
@@ -65,17 +75,17 @@ def build(force: Annotated[bool, typer.Option("--force", help="Rebuild even when
 
 
 @app.command()
-def stop() -> None:
-    """Stop the engine started by `mlc engine start`."""
-    info(_local().stop())
+def stop(node: NodeOpt = None) -> None:
+    """Stop the engine (or the cluster node) started by `mlc engine start`."""
+    info(_local(node).stop())
 
 
 @app.command()
-def status(as_json: JsonOpt = False) -> None:
+def status(node: NodeOpt = None, port: PortOpt = None, as_json: JsonOpt = False) -> None:
     """Show whether the engine runs and answers."""
     from dataclasses import asdict
 
-    result = _local().status()
+    result = _local(node, port).status()
     render(asdict(result), as_json=as_json, title="engine")
     if not as_json and not result.running:
         raise typer.Exit(3)
@@ -85,12 +95,13 @@ def status(as_json: JsonOpt = False) -> None:
 def logs(
     lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines from the end.")] = 50,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+    node: NodeOpt = None,
 ) -> None:
     """Print the engine's log."""
     from modelops_mlc.engine.local import tail
     from modelops_mlc.errors import NotFoundError
 
-    engine = _local()
+    engine = _local(node)
     if not engine.log_file.exists():
         raise NotFoundError(f"no engine log at {engine.log_file}", hint="start the engine with `mlc engine start`")
     for line in tail(engine.log_file, lines):
