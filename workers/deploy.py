@@ -15,6 +15,7 @@ from workers.support import job_errors, model_spec
 from workers.variables import (
     DEFAULT_STAGE,
     DEPLOY_MODE,
+    DEPLOY_SHADOW,
     DEPLOYMENT_ID,
     ENDPOINT,
     MLC_DEPLOY_FAILED,
@@ -24,9 +25,6 @@ from workers.variables import (
     TOPIC_DEPLOY,
     TRAFFIC_WEIGHT,
 )
-
-
-DEPLOY_SHADOW = "DEPLOY_SHADOW"
 
 
 def _flag(value: Any) -> bool:

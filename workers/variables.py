@@ -101,6 +101,7 @@ COMPARE_RESULTS = "COMPARE_RESULTS"  # JSON
 # -- deploy -----------------------------------------------------------------------------------
 DEFAULT_STAGE = "QA"
 TRAFFIC_WEIGHT = "TRAFFIC_WEIGHT"
+DEPLOY_SHADOW = "DEPLOY_SHADOW"  # true: a shadow deployment (mirrored traffic, no answers)
 DEPLOYMENT_ID = "DEPLOYMENT_ID"
 DEPLOY_MODE = "DEPLOY_MODE"  # batch / online
 RUNTIME_NAME = "RUNTIME_NAME"
