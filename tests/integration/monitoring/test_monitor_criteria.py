@@ -1,0 +1,48 @@
+"""The mlc-monitor-criteria decision as the engine evaluates it: the default thresholds, gravest first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelops_mlc.engine import EngineClient
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def client(engine: Any) -> EngineClient:
+    c = EngineClient(engine.settings)
+    c.deploy_processes([ROOT / "bpmn" / "mlc-monitor-criteria.dmn"], name="mlc-monitor-criteria-tests")
+    yield c
+    c.close()
+
+
+def verdict(client: EngineClient, **figures: Any) -> tuple[str, str]:
+    names = {"psi": "MONITOR_MAX_PSI", "feature": "MONITOR_MAX_PSI_FEATURE", "prediction": "MONITOR_PREDICTION_PSI",
+             "drop": "MONITOR_ACCURACY_DROP", "fairness": "MONITOR_FAIRNESS_GAP"}
+    variables = {name: figures.get(short) for short, name in names.items()}
+    (row,) = client.evaluate_decision("mlc-monitor-criteria", variables)
+    return row["verdict"], row["reason"]
+
+
+@pytest.mark.parametrize("figures, expected, reason", [
+    ({"psi": 0.05, "feature": "age"}, "ok", "largest PSI 0.050 of feature age below 0.1"),
+    ({}, "ok", "no drift figures"),
+    ({"psi": 0.1, "feature": "age"}, "notify", "PSI 0.100 of feature age between 0.1 and 0.2"),
+    ({"psi": 0.2, "feature": "age"}, "notify", "PSI 0.200 of feature age between 0.1 and 0.2"),
+    ({"psi": 0.21, "feature": "age"}, "investigate", "PSI 0.210 of feature age above 0.2"),
+    ({"psi": 0.25, "feature": "age"}, "investigate", "PSI 0.250 of feature age above 0.2"),
+    ({"psi": 0.26, "feature": "age"}, "retrain", "PSI 0.260 of feature age above 0.25"),
+    ({"psi": 0.05, "prediction": 0.15}, "notify", "prediction PSI 0.150 between 0.1 and 0.2"),
+    ({"psi": 0.05, "prediction": 0.3}, "retrain", "prediction PSI 0.300 above 0.25"),
+    ({"psi": 0.05, "drop": 0.1}, "ok", "largest PSI 0.050 below 0.1"),
+    ({"psi": 0.05, "drop": 0.12}, "retrain", "accuracy 12.0 % below the baseline (more than 10 %)"),
+    ({"psi": 0.22, "feature": "age", "drop": 0.3}, "retrain", "accuracy 30.0 % below the baseline (more than 10 %)"),
+    ({"psi": 0.05, "fairness": 0.15}, "investigate", "fairness gap 0.150 above 0.1"),
+    ({"psi": 0.15, "feature": "age", "fairness": 0.15}, "investigate", "fairness gap 0.150 above 0.1"),
+])
+def test_default_thresholds(client, figures, expected, reason) -> None:
+    assert verdict(client, **figures) == (expected, reason)
