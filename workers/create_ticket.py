@@ -1,5 +1,9 @@
 """Topic ``create-ticket``: open a ticket (local, Jira or ServiceNow) with the model's context.
 
+The system is TICKET_SYSTEM when the process names one, else Jira for a model tagged
+``jira=true`` (JIRA), ServiceNow for ``servicenow=true`` (SERVICENOW), else the default system.
+The ticket carries the version, its metrics, the verdict and a link to the MLflow run.
+
 Idempotent through the ticket system's ``dedupe_key``: a redelivered task returns the ticket
 the first delivery opened.
 """
@@ -12,12 +16,21 @@ from typing import Any
 from modelops_mlc.errors import BpmnError, TaskFailed, TicketError, UsageError, first_line
 from workers.handlers import TaskContext, topic
 from workers.variables import (
+    BUSINESS_UNIT,
+    GOVERNANCE_LEVEL,
+    JIRA,
     MLC_ERROR_CODE,
     MLC_ERROR_MESSAGE,
     MLC_JOB_FAILED,
     MODEL_ID,
     MODEL_VERSION,
+    PRODUCTIONIZE_PROCESS,
+    RISK_TIER,
+    SCAN_RUN_ID,
+    SERVICENOW,
+    SUBMITTED_BY,
     TEST_METRICS,
+    TEST_RUN_ID,
     TEST_VERDICT,
     TICKET_KEY,
     TICKET_KIND,
@@ -26,7 +39,12 @@ from workers.variables import (
     TICKET_SYSTEM,
     TICKET_URL,
     TOPIC_CREATE_TICKET,
+    TRAIN_RUN_ID,
 )
+
+RUN_VARIABLES = (TEST_RUN_ID, SCAN_RUN_ID, TRAIN_RUN_ID)  # the run a ticket links, first found
+CONTEXT_TAGS = {"risk_tier": RISK_TIER, "governance_level": GOVERNANCE_LEVEL, "business_unit": BUSINESS_UNIT,
+                "process": PRODUCTIONIZE_PROCESS, "submitted_by": SUBMITTED_BY}
 
 _TITLES = {
     "rejection": "Model {model} rejected",
@@ -44,10 +62,30 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
 
 
+def _flag(value: Any) -> bool:
+    return value is True or str(value).strip().lower() == "true"
+
+
+def _run_url(ctx: TaskContext, run_id: str) -> str | None:
+    """The run's MLflow UI page when MLflow is a server (reading the run's experiment costs a call)."""
+    from modelops_mlc.tickets import run_link
+
+    uri = ctx.settings.mlflow_tracking_uri
+    if not uri.startswith(("http://", "https://")):
+        return None
+    from modelops_mlc.registry import Registry
+
+    try:
+        experiment = Registry(ctx.settings).client.get_run(run_id).info.experiment_id
+    except Exception:  # an unknown run still gets its id quoted, without a link
+        return None
+    return run_link(uri, experiment, run_id)
+
+
 @topic(TOPIC_CREATE_TICKET)
 def create_ticket(ctx: TaskContext) -> dict[str, Any]:
     try:
-        from modelops_mlc.tickets import TicketContext, TicketSystemUnavailable, get_ticket_system
+        from modelops_mlc.tickets import TicketContext, TicketSystemUnavailable, choose_system, get_ticket_system
     except ImportError as exc:  # a build without the tickets package
         raise BpmnError(MLC_JOB_FAILED, f"topic create-ticket is not available: {exc}") from exc
 
@@ -59,9 +97,11 @@ def create_ticket(ctx: TaskContext) -> dict[str, Any]:
     title = _TITLES.get(kind, "Model {model}: " + kind).format(model=label)
     if reason:
         title = f"{title}: {first_line(str(reason))}"[:250]
+    run_id = next((str(ctx.get(name)) for name in RUN_VARIABLES if ctx.get(name)), None)
     context = TicketContext(
         model_id=ctx.get(MODEL_ID),
         model_version=None if version is None else str(version),
+        tags={tag: ctx.get(name) for tag, name in CONTEXT_TAGS.items() if ctx.get(name)},
         metrics=_as_dict(ctx.get(TEST_METRICS)),
         verdict=ctx.get(TEST_VERDICT),
         reason=str(reason) or None,
@@ -69,10 +109,13 @@ def create_ticket(ctx: TaskContext) -> dict[str, Any]:
         error_message=ctx.get(MLC_ERROR_MESSAGE),
         process_instance_id=ctx.process_instance_id,
         process_key=ctx.process_definition_key,
+        run_id=run_id,
+        run_url=_run_url(ctx, run_id) if run_id else None,
         kind=kind,
     )
     try:
-        system = get_ticket_system(ctx.settings, ctx.get(TICKET_SYSTEM))
+        name = choose_system(ctx.get(TICKET_SYSTEM), jira=_flag(ctx.get(JIRA)), servicenow=_flag(ctx.get(SERVICENOW)))
+        system = get_ticket_system(ctx.settings, name)
         ticket = system.create(title, "", ["mlc", f"mlc-{kind}"], context, dedupe_key=ctx.dedupe_key)
     except TicketSystemUnavailable as exc:
         raise TaskFailed(exc.message) from exc

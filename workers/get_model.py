@@ -8,9 +8,13 @@ from modelops_mlc.errors import BpmnError
 from workers.handlers import TaskContext, topic
 from workers.support import job_errors, model_spec
 from workers.variables import (
+    BUSINESS_UNIT,
     DEFAULT_DMN_KEY,
     DEPLOYMENT_ID,
     DMN_KEY,
+    FRAMEWORK,
+    GOVERNANCE_LEVEL,
+    HAS_MODEL_CARD,
     HAS_TEST_DATA,
     JIRA,
     LOOKUP,
@@ -21,8 +25,12 @@ from workers.variables import (
     MODEL_STAGE,
     MODEL_TAG,
     MODEL_VERSION,
+    RISK_TIER,
     RUN_TEST,
     RUNTIME_NAME,
+    SEPARATION_OF_DUTIES,
+    SERVICENOW,
+    SUBMITTED_BY,
     TAG,
     TOPIC_GET_MODEL,
     TRAIN,
@@ -32,11 +40,24 @@ if TYPE_CHECKING:
     from modelops_mlc.registry import ModelVersionInfo
 
 SERVICE_TAG_KEYS = ("TAG", "tag", "model_service")  # version tags naming the model's service tag
+MODEL_CARD_TAG = "mlc.model_card"  # set by `mlc model card`; the card may also be a run artifact
+MODEL_CARD_ARTIFACT = "model_card.md"
 
 
-def describe(info: "ModelVersionInfo") -> dict[str, Any]:
-    """The get-model variables of one registered version."""
+def describe(info: "ModelVersionInfo", model_tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """The get-model variables of one registered version; governance tags may also sit on the
+    registered model (``model_tags``), a version tag wins."""
     flavors = [f for f in info.flavors if f != "python_function"] or info.flavors
+    tags = {**(model_tags or {}), **info.tags}
+
+    def text(key: str) -> str | None:
+        value = str(tags.get(key) or "").strip()
+        return value or None
+
+    level = (text("governance_level") or "").lower() or None
+    tier = (text("risk_tier") or "").upper() or None
+    framework = text("framework") or (flavors[0] if flavors else None)
+    duties = text("separation_of_duties")
     return {
         MODEL_ID: info.name,
         MODEL_VERSION: info.version,
@@ -47,7 +68,24 @@ def describe(info: "ModelVersionInfo") -> dict[str, Any]:
         JIRA: info.flag("jira"),
         DMN_KEY: info.tags.get("dmn") or DEFAULT_DMN_KEY,
         HAS_TEST_DATA: "TEST_DATA" in info.assets,
+        BUSINESS_UNIT: text("business_unit"),
+        RISK_TIER: tier,
+        FRAMEWORK: framework.lower() if framework else None,
+        GOVERNANCE_LEVEL: level,
+        SERVICENOW: info.flag("servicenow"),
+        SEPARATION_OF_DUTIES: (duties.lower() in {"1", "true", "yes", "y", "on"}) if duties else level == "production",
     }
+
+
+def _has_model_card(registry: Any, info: "ModelVersionInfo") -> bool:
+    if info.tags.get(MODEL_CARD_TAG):
+        return True
+    if not info.run_id:
+        return False
+    try:
+        return any(f.path == MODEL_CARD_ARTIFACT for f in registry.client.list_artifacts(info.run_id))
+    except Exception:  # an unreadable run has no card we can vouch for
+        return False
 
 
 @topic(TOPIC_GET_MODEL)
@@ -58,7 +96,12 @@ def get_model(ctx: TaskContext) -> dict[str, Any]:
     if str(ctx.get(LOOKUP, "")).strip().lower() == LOOKUP_BATCH_DEPLOYMENT:
         return _batch_deployment(ctx, registry)
     with job_errors():
-        return describe(registry.get_version(model_spec(ctx)))
+        info = registry.get_version(model_spec(ctx))
+        found = describe(info, dict(registry.client.get_registered_model(info.name).tags or {}))
+        found[HAS_MODEL_CARD] = _has_model_card(registry, info)
+    if not ctx.get(SUBMITTED_BY) and info.tags.get("submitted_by"):
+        found[SUBMITTED_BY] = info.tags["submitted_by"]
+    return found
 
 
 def _batch_deployment(ctx: TaskContext, registry: Any) -> dict[str, Any]:

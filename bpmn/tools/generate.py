@@ -57,14 +57,19 @@ def var(name: str) -> str:
 def deploy_with_test() -> Process:
     p = Process(
         "mlc-deploy-with-test", "MLC: deploy with test",
-        "Started by signal mlc.model-submitted (mlc model snapshot) with MODEL_ID and MODEL_VERSION. "
+        "Called by mlc-productionize when the decision mlc-process-selection picks it (or started by key) with "
+        "MODEL_ID and MODEL_VERSION. "
         "Optionally trains (tag train), runs the metrics test (tag run_test) and evaluates the model's decision "
-        "(tag dmn, default mlc-test-criteria), asks for a review (Jira ticket when tag jira, else a user task for "
-        "mlc-reviewers) and deploys to a compatible runtime. Ends in end_deployed, end_rejected or end_failed.",
+        "(tag dmn, default mlc-test-criteria), asks for a review (a Jira ticket when tag jira, a ServiceNow ticket "
+        "when tag servicenow, else a user task for mlc-reviewers that records APPROVED_BY and refuses the "
+        "submitter when SEPARATION_OF_DUTIES is on) and deploys to a compatible runtime. Ends in end_deployed, "
+        "end_rejected or end_failed.",
         "definitions_deploy_with_test",
     )
     # main line
-    p.signal_start("start_submitted", "Model submitted", "mlc.model-submitted", 0, 0)
+    from governance_processes import REVIEW_LISTENERS
+
+    p.start("start_submitted", "Productionize", 0, 0)
     p.external("task_get_model", "Get model", "get-model", 1, 0)
     p.gateway("gw_train", "Train?", 2, 0, label="top")
     p.external("task_train", "Train model", "train", 3, 0)
@@ -75,9 +80,10 @@ def deploy_with_test() -> Process:
     p.rule("task_evaluate_criteria", "Evaluate test criteria", 8, 0, **EVALUATE)
     p.gateway("gw_criteria", "Criteria met?", 9, 0, label="top")
     p.gateway("gw_review_join", "", 10, 0)
-    p.gateway("gw_jira", "Review in Jira?", 11, 0, label="bottom")
+    p.gateway("gw_jira", "Review by ticket?", 11, 0, label="bottom")
     p.user("task_review", "Review model", 12, 0, attrs={"camunda:candidateGroups": "mlc-reviewers"},
            extra_ext="\n".join([
+               REVIEW_LISTENERS,
                "<camunda:formData>",
                '  <camunda:formField id="approved" label="Approve deployment" type="boolean" />',
                '  <camunda:formField id="review_comment" label="Comment" type="string" />',
@@ -160,7 +166,8 @@ def deploy_with_test() -> Process:
            exit="bottom", enter="top")
     p.flow("flow_to_review", "gw_review_join", "gw_jira")
     p.flow("flow_review_in_tasklist", "gw_jira", "task_review", name="no", default=True)
-    p.flow("flow_review_in_jira", "gw_jira", "task_review_ticket", name="yes", condition=f"${{{var('JIRA')} == true}}",
+    p.flow("flow_review_in_jira", "gw_jira", "task_review_ticket", name="yes",
+           condition=f"${{{var('JIRA')} == true or {var('SERVICENOW')} == true}}",
            exit="top", enter="left")
     p.flow("flow_reviewed", "task_review", "gw_review_done_join")
     p.flow("flow_to_approved", "gw_review_done_join", "gw_approved")

@@ -23,8 +23,10 @@ from modelops_mlc.tickets.base import (
     TicketState,
     TicketSystem,
     TicketSystemUnavailable,
+    choose_system,
     cockpit_link,
     normalise_state,
+    run_link,
 )
 from modelops_mlc.tickets.template import redact, render_description
 
@@ -41,11 +43,13 @@ __all__ = [
     "TicketState",
     "TicketSystem",
     "TicketSystemUnavailable",
+    "choose_system",
     "cockpit_link",
     "get_ticket_system",
     "normalise_state",
     "redact",
     "render_description",
+    "run_link",
     "system_for_key",
 ]
 

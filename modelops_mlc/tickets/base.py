@@ -23,8 +23,10 @@ __all__ = [
     "TicketState",
     "TicketSystem",
     "TicketSystemUnavailable",
+    "choose_system",
     "cockpit_link",
     "model_from_labels",
+    "run_link",
     "model_label",
     "normalise_state",
     "standard_labels",
@@ -102,6 +104,8 @@ class TicketContext(BaseModel):
     process_instance_id: str | None = None
     process_key: str | None = None
     cockpit_url: str | None = None
+    run_id: str | None = None  # the MLflow run behind the ticket (test, scan or training run)
+    run_url: str | None = None  # its page in the MLflow UI, when MLflow is a server
     kind: str | None = None
 
     def with_cockpit(self, engine_url: str) -> "TicketContext":
@@ -154,6 +158,27 @@ class TicketSystem(Protocol):
     def search(self, model_id: str | None = None, state: str | TicketState | None = None) -> list[Ticket]: ...
 
     def close(self) -> None: ...
+
+
+def choose_system(name: str | None, *, jira: bool = False, servicenow: bool = False) -> str | None:
+    """The ticket system a ticket goes to: ``name`` when given; else Jira for a model tagged
+    ``jira=true`` and ServiceNow for ``servicenow=true``; else None (the default system)."""
+    if name and str(name).strip():
+        return str(name).strip().lower()
+    if jira and servicenow:
+        raise UsageError("the model is tagged both jira=true and servicenow=true; keep one, or set TICKET_SYSTEM")
+    if jira:
+        return "jira"
+    if servicenow:
+        return "servicenow"
+    return None
+
+
+def run_link(tracking_uri: str, experiment_id: str | None, run_id: str) -> str | None:
+    """The MLflow UI page of a run, when MLflow is a server (an http(s) tracking URI)."""
+    if not tracking_uri.startswith(("http://", "https://")) or not experiment_id:
+        return None
+    return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def cockpit_link(engine_url: str, process_instance_id: str) -> str:

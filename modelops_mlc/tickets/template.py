@@ -34,6 +34,7 @@ Tags:
 {% endfor %}{% endif %}{% if ctx.process_instance_id %}
 Process instance: {{ ctx.process_instance_id }}{% if ctx.process_key %} ({{ ctx.process_key }}){% endif %}
 {% endif %}{% if ctx.cockpit_url %}Cockpit: {{ ctx.cockpit_url }}
+{% endif %}{% if ctx.run_id %}MLflow run: {{ ctx.run_url or ctx.run_id }}
 {% endif %}{% if labels %}
 Labels: {{ labels | join(", ") }}
 {% endif %}

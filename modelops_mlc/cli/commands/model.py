@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -196,15 +196,15 @@ def snapshot(
     new: Annotated[bool, typer.Option("--new", help="Create a fresh version from the same model first.")] = False,
     no_signal: Annotated[bool, typer.Option("--no-signal", help="Only mark the version; do not start a process.")] = False,
     user: Annotated[str | None, typer.Option(
-        "--user", envvar="MLC_USER", help="Who submits it (default: the login name); they cannot approve it "
-                                          "when separation of duties applies.")] = None,
+        "--user", envvar="MLC_USER", help="Who submits it (default: `mlc --user`, else the login name); they "
+                                          "cannot approve it when separation of duties applies.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Mark a version as a snapshot and fire `mlc.model-submitted` (MODEL_ID, MODEL_VERSION, SUBMITTED_BY);
     mlc-productionize picks the process for it with the decision mlc-process-selection."""
-    import getpass
+    from modelops_mlc.insight.actor import current_actor
 
-    submitter = (user or getpass.getuser()).strip()
+    submitter = (user or current_actor().name.removeprefix("user:")).strip()
     if not submitter:
         raise UsageError("--user must not be empty")
     v = _registry().snapshot(name, version, {**_tags(tag), "submitted_by": submitter}, new=new)
@@ -242,8 +242,14 @@ def test(
 
 
 def drift_command(
-    reference: Annotated[Path, typer.Argument(help="Reference data (CSV or Parquet).")],
-    current: Annotated[Path, typer.Argument(help="Current data (CSV or Parquet).")],
+    files: Annotated[list[Path], typer.Argument(
+        help="REFERENCE CURRENT (CSV or Parquet); with --model just CURRENT (the reference is its training data).",
+        show_default=False)],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model (name, name/version, name@alias): "
+                     "its TRAINING_DATA asset is the reference, its signature names the features, its outputs "
+                     "are checked too.")] = None,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Also write a self-contained HTML report of the "
+                    "distributions to this file.")] = None,
     feature: Annotated[list[str] | None, typer.Option("--feature", "-f", help="Only these features (repeatable).")] = None,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Leave out a column, e.g. the target.")] = None,
     categorical: Annotated[list[str] | None, typer.Option("--categorical", help="Treat a numeric column as categorical.")] = None,
@@ -254,21 +260,42 @@ def drift_command(
     """PSI and KS/chi-squared drift per feature, reference vs current, with an overall verdict."""
     from modelops_mlc.jobs import drift
 
-    for p in (reference, current):
+    wanted = "CURRENT, or REFERENCE CURRENT" if model else "REFERENCE CURRENT"
+    if len(files) not in ((1, 2) if model else (2,)):
+        raise UsageError(f"expected {wanted}, got {len(files)} file(s)")
+    for p in files:
         if not p.is_file():
             raise UsageError(f"file not found: {p}")
-    result = drift(reference, current, features=feature, exclude=exclude, categorical=categorical, bins=bins,
-                   binning=binning)  # type: ignore[arg-type]
+    prediction = None
+    if model:
+        from modelops_mlc.monitoring.checks import model_drift
+
+        if exclude:
+            raise UsageError("--exclude does not go with --model: the model's signature names the features",
+                             hint="name them with --feature")
+        result, prediction, reference = model_drift(
+            _registry(), model, files[-1], files[0] if len(files) == 2 else None, predictions=True,
+            features=feature, categorical=categorical, bins=bins, binning=binning)
+    else:
+        reference = str(files[0])
+        result = drift(files[0], files[1], features=feature, exclude=exclude, categorical=categorical, bins=bins,
+                       binning=binning)  # type: ignore[arg-type]
+    if html is not None:
+        from modelops_mlc.monitoring.report import drift_report
+
+        drift_report(result, reference, files[-1], html, prediction=prediction,
+                     title=f"Drift of {files[-1].name}" + (f" for {model}" if model else f" against {Path(reference).name}"))
+        info(f"report written to {html}")
     if as_json:
-        print_json(result)
+        print_json(result if prediction is None else {**result.model_dump(), "prediction": prediction})
         return
     rows = [{"feature": f.feature, "kind": f.kind, "psi": f"{f.psi:.4f}", "test": f.test,
              "statistic": f"{f.statistic:.4f}", "p_value": f"{f.p_value:.3g}", "verdict": f.verdict}
-            for f in result.features]
+            for f in ([*result.features, prediction] if prediction is not None else result.features)]
     render(rows, as_json=False, columns=["feature", "kind", "psi", "test", "statistic", "p_value", "verdict"],
            title=f"drift: {result.reference_rows} reference rows vs {result.current_rows} current rows")
     style = {"ok": "green", "monitor": "yellow", "investigate": "dark_orange", "retrain": "bold red"}[result.verdict]
-    out.print(f"verdict: [{style}]{result.verdict}[/]")
+    out.print(f"verdict: [{style}]{result.verdict}[/]" + (" (prediction: the model's outputs)" if prediction else ""))
 
 
 def register(root: typer.Typer) -> None:

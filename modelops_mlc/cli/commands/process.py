@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelops_mlc.cli._common import JsonOpt, VarOpt, info, parse_pairs, print_json, render, settings
+from modelops_mlc.cli._common import JsonOpt, VarOpt, fail, info, parse_pairs, print_json, render, settings
 
 SIGNAL_NAMESPACE = "mlc."
 
@@ -133,15 +133,49 @@ def tasks(
 def complete(
     task_id: Annotated[str, typer.Argument(help="Task id (see `mlc tasks`).")],
     var: VarOpt = None,
-    user: Annotated[str | None, typer.Option("--user", help="Claim the task as this user first.")] = None,
+    user: Annotated[str | None, typer.Option(
+        "--user", envvar="MLC_USER", help="Who completes it (default: `mlc --user`, else the login name); an "
+                                          "unclaimed task is claimed for them first, so the process records the "
+                                          "approver.")] = None,
 ) -> None:
-    """Complete a user task with variables, e.g. `--var approved=true`."""
+    """Complete a user task with variables, e.g. `--var approved=true`.
+
+    Under separation of duties (on for governance_level=production) the user who submitted the
+    version cannot complete its review: the command refuses and changes nothing.
+    """
+    from modelops_mlc.errors import EngineError, UsageError
+    from modelops_mlc.governance import SEPARATION_OF_DUTIES_PREFIX, separation_of_duties_refusal
+    from modelops_mlc.insight.actor import current_actor
+
     variables = parse_pairs(var)
+    who = (user or current_actor().name.removeprefix("user:")).strip()
     with _client() as client:
-        if user:
-            client.claim(task_id, user)
-        client.complete_task(task_id, variables)
-    info(f"[green]completed task {task_id}[/]")
+        try:
+            task = client.request("GET", f"/task/{task_id}")
+        except EngineError as exc:
+            if exc.status == 404:
+                fail(f"no open task {task_id}", hint="list them with `mlc tasks`")
+            raise
+        assignee = task.get("assignee")
+        if assignee and assignee.lower() != who.lower():
+            raise UsageError(f"task {task_id} is claimed by {assignee}; complete it as them (--user {assignee})")
+        process = client.variables(task["processInstanceId"])
+        refusal = separation_of_duties_refusal(
+            enforced=process.get("SEPARATION_OF_DUTIES") is True, submitter=process.get("SUBMITTED_BY"),
+            approver=who, model=process.get("MODEL_ID"), version=process.get("MODEL_VERSION"))
+        if refusal:
+            fail(refusal)
+        if not assignee:
+            client.claim(task_id, who)
+        try:
+            client.complete_task(task_id, variables)
+        except EngineError as exc:
+            if not assignee:  # the engine refused: give the task back as it was
+                client.request("POST", f"/task/{task_id}/unclaim")
+            if SEPARATION_OF_DUTIES_PREFIX in exc.message:
+                fail(SEPARATION_OF_DUTIES_PREFIX + exc.message.split(SEPARATION_OF_DUTIES_PREFIX, 1)[1].split("'")[0])
+            raise
+    info(f"[green]completed task {task_id} as {who}[/]")
 
 
 @tasks_app.command("claim")

@@ -7,7 +7,7 @@ import pytest
 from modelops_mlc.engine.variables import from_engine, to_engine
 
 PROCESSES = {
-    "mlc-deploy-with-test": ("mlc.model-submitted", "start_submitted"),
+    "mlc-productionize": ("mlc.model-submitted", "start_submitted"),
     "mlc-run-back-test": ("mlc.run-back-test", "start_run_back_test"),
     "mlc-run-batch-job": ("mlc.deployed-batch-job", "start_batch_job"),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-SIGNAL = "mlc.model-submitted"
+KEY = "mlc-deploy-with-test"  # called by mlc-productionize; started by key here
 GOOD_METRICS = {"TASK_TYPE": "classification", "roc_auc": 0.91, "f1": 0.84, "accuracy": 0.9, "TEST_METRICS": {"f1": 0.84}}
 
 
@@ -18,7 +18,7 @@ def model_found(**flags) -> dict:
 
 def submit(driver, version=3) -> tuple[str, str]:
     model = f"bpmn-test-{uuid.uuid4().hex[:8]}"
-    return model, driver.signal(SIGNAL, {"MODEL_ID": model, "MODEL_VERSION": version})
+    return model, driver.start(KEY, {"MODEL_ID": model, "MODEL_VERSION": version})
 
 
 def test_happy_path_trains_tests_reviews_and_deploys(driver):

@@ -31,13 +31,14 @@ def test_snapshot_starts_a_process_with_model_id_and_version(run_mlc, settings, 
 
     with EngineClient(settings) as client:
         client.deploy_processes([HERE / "model_submitted.bpmn"])
-        r = run_mlc("model", "snapshot", name, "--version", "1", "--tag", "run_test=true", "--json")
+        r = run_mlc("model", "snapshot", name, "--version", "1", "--tag", "run_test=true", "--user", "alice", "--json")
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout)
-        assert out["signal"] == "mlc.model-submitted" and out["variables"] == {"MODEL_ID": name, "MODEL_VERSION": 1}
+        assert out["signal"] == "mlc.model-submitted"
+        assert out["variables"] == {"MODEL_ID": name, "MODEL_VERSION": 1, "SUBMITTED_BY": "alice"}
 
         [inst] = client.instances(model_id=name, process_key="test-model-submitted")
         variables = client.variables(inst.id)
         assert variables["MODEL_ID"] == name and variables["MODEL_VERSION"] == 1
     info = registry.get_version(f"{name}/1")
-    assert info.flag("snapshot") and info.flag("run_test")
+    assert info.flag("snapshot") and info.flag("run_test") and info.tags["submitted_by"] == "alice"
