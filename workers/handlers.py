@@ -64,6 +64,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "workers.monitor",
     "workers.retrain",
     "workers.canary",
+    "workers.scan",
     "workers.create_ticket",
     "workers.notify",
 )

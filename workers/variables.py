@@ -22,6 +22,7 @@ TOPIC_CANARY_BASELINE = "canary-baseline"
 TOPIC_CANARY_FIGURES = "canary-figures"
 TOPIC_CANARY_PROMOTE = "canary-promote"
 TOPIC_CANARY_ROLLBACK = "canary-rollback"
+TOPIC_SCAN = "scan"
 
 BUILTIN_TOPICS: tuple[str, ...] = (
     TOPIC_GET_MODEL,
@@ -39,6 +40,7 @@ BUILTIN_TOPICS: tuple[str, ...] = (
     TOPIC_CANARY_FIGURES,
     TOPIC_CANARY_PROMOTE,
     TOPIC_CANARY_ROLLBACK,
+    TOPIC_SCAN,
 )
 
 # -- BPMN error codes -------------------------------------------------------------------------
@@ -158,6 +160,23 @@ CANARY_OUTCOME = "CANARY_OUTCOME"  # promoted / rolled-back / failed
 CANARY_REASON = "CANARY_REASON"  # why it was rolled back, quoting the figures
 RETIRED_VERSION = "RETIRED_VERSION"  # the champion a promotion retired
 ROLLED_BACK_TO = "ROLLED_BACK_TO"  # the version(s) serving after a rollback
+
+# -- governance: get-model (tags), mlc-process-selection, scan, reviews -------------------------
+BUSINESS_UNIT = "BUSINESS_UNIT"  # tag business_unit (version tag over model tag)
+RISK_TIER = "RISK_TIER"  # tag risk_tier: HIGH / MEDIUM / LOW; an input of mlc-test-criteria
+FRAMEWORK = "FRAMEWORK"  # tag framework, else the model flavor
+GOVERNANCE_LEVEL = "GOVERNANCE_LEVEL"  # tag governance_level: experimental / staging / production
+SERVICENOW = "SERVICENOW"  # tag servicenow: review by ServiceNow ticket (JIRA: by Jira ticket)
+HAS_MODEL_CARD = "HAS_MODEL_CARD"  # tag mlc.model_card or run artifact model_card.md
+SEPARATION_OF_DUTIES = "SEPARATION_OF_DUTIES"  # tag separation_of_duties, default true for production
+SUBMITTED_BY = "SUBMITTED_BY"  # who submitted the snapshot (mlc model snapshot, tag submitted_by)
+APPROVED_BY = "APPROVED_BY"  # who completed the review (task assignee or ticket actor)
+PRODUCTIONIZE_PROCESS = "PRODUCTIONIZE_PROCESS"  # the process key mlc-process-selection chose
+PRODUCTIONIZE_RULE = "PRODUCTIONIZE_RULE"  # the rule that chose it
+SCAN_PASSED = "SCAN_PASSED"
+SCAN_FINDINGS = "SCAN_FINDINGS"  # JSON list of {kind, file, detail}
+SCAN_SUMMARY = "SCAN_SUMMARY"  # the findings in one line, for the rejection ticket
+SCAN_RUN_ID = "SCAN_RUN_ID"  # the MLflow run holding scan_report.json
 
 # -- create-ticket ----------------------------------------------------------------------------
 TICKET_KIND = "TICKET_KIND"  # rejection / review / error

@@ -22,9 +22,13 @@ MODELER = "{http://camunda.org/schema/modeler/1.0}"
 TOPICS = {"get-model", "train", "run-test", "compare", "deploy", "score", "drift", "create-ticket", "notify"}
 TOPICS |= {"monitor-check", "monitor-record"}
 TOPICS |= {"canary-baseline", "canary-figures", "canary-promote", "canary-rollback"}
+TOPICS |= {"scan"}
 ERROR_CODES = {"MLC_MODEL_NOT_FOUND", "MLC_MISSING_TEST_DATA", "MLC_JOB_FAILED", "MLC_NO_RUNTIME", "MLC_DEPLOY_FAILED"}
 PROCESSES = {
-    "deploy_with_test.bpmn": ("mlc-deploy-with-test", "mlc.model-submitted", {"end_deployed", "end_rejected", "end_failed"}),
+    "deploy_with_test.bpmn": ("mlc-deploy-with-test", None, {"end_deployed", "end_rejected", "end_failed"}),
+    "productionize.bpmn": ("mlc-productionize", "mlc.model-submitted",
+                           {"end_productionized", "end_rejected", "end_no_process", "end_failed"}),
+    "productionize_minimal.bpmn": ("mlc-productionize-minimal", None, {"end_deployed", "end_rejected", "end_failed"}),
     "run_back_test.bpmn": ("mlc-run-back-test", "mlc.run-back-test",
                            {"end_passed", "end_failed", "end_rejected", "end_job_failed", "end_error"}),
     "run_batch_job.bpmn": ("mlc-run-batch-job", "mlc.deployed-batch-job", {"end_scored", "end_failed"}),
@@ -35,6 +39,7 @@ PROCESSES = {
 }
 FLOW_NODES = ("startEvent", "endEvent", "intermediateCatchEvent", "boundaryEvent", "exclusiveGateway",
               "serviceTask", "businessRuleTask", "userTask", "subProcess")
+FLOW_NODES += ("callActivity",)
 FLOW_NODES += ("receiveTask", "intermediateThrowEvent")
 
 
@@ -115,7 +120,7 @@ def test_review_user_task():
     assert fields == {"approved": "boolean", "review_comment": "string"}
 
 
-@pytest.mark.parametrize("name", ["deploy_with_test.bpmn", "run_back_test.bpmn"])
+@pytest.mark.parametrize("name", ["deploy_with_test.bpmn", "run_back_test.bpmn", "productionize_minimal.bpmn"])
 def test_business_rule_task_evaluates_the_models_decision(name):
     (task,) = all_of(parse(name), "businessRuleTask")
     assert task.get(f"{CAMUNDA}decisionRef") == "${DMN_KEY}"
@@ -143,7 +148,7 @@ def test_decision_file():
     assert table.get("hitPolicy") == "FIRST"
     assert [o.get("name") for o in table.findall(f"{dmn}output")] == ["passed", "reason"]
     inputs = [i.find(f"{dmn}inputExpression/{dmn}text").text for i in table.findall(f"{dmn}input")]
-    assert inputs == ["TASK_TYPE", "roc_auc", "f1", "r2", "rmse"]
+    assert inputs == ["RISK_TIER", "TASK_TYPE", "roc_auc", "f1", "r2", "rmse"]
     assert root.find("{https://www.omg.org/spec/DMN/20191111/DMNDI/}DMNDI") is not None
 
 
