@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,12 @@ from modelops_mlc.config import Settings
 from modelops_mlc.daemon import status_path
 from modelops_mlc.engine import EngineClient
 from modelops_mlc.monitoring.watch import watcher_name
+from tests.integration.monitoring.conftest import wait_for
 from tests.conftest import mlc_command
 
 BPMN = Path(__file__).resolve().parents[2] / "data" / "monitor_trigger.bpmn"
 PROCESS = "test-monitor-trigger"  # starts on signal mlc.monitor and ends at once
 MODEL = "watched-churn"
-
-
-def poll(predicate, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Watcher:
@@ -71,30 +62,34 @@ def test_each_file_fires_one_monitor_also_across_restarts(mlc_env, client, tmp_p
     (folder / "before-start.csv").write_text("a,b\n1,2\n")
     watcher = Watcher(mlc_env, folder, tmp_path / "watch.log")
     try:
-        poll(lambda: monitors("before-start.csv"), "the file already there to fire")
+        wait_for(lambda: monitors("before-start.csv"), what="the file already there to fire", interval=0.1)
 
         (folder / ".published.csv.part").write_text("a,b\n3,4\n")  # written aside, renamed in whole
         os.replace(folder / ".published.csv.part", folder / "published.csv")
-        poll(lambda: monitors("published.csv"), "the renamed file to fire")
+        wait_for(lambda: monitors("published.csv"), what="the renamed file to fire", interval=0.1)
 
         with (folder / "half.csv").open("w") as writer:
             writer.write("a,b\n5,6\n")
             writer.flush()
-            seen = poll(lambda: watcher.status() if str(folder / "half.csv") in watcher.status().get("waiting", [])
-                        else None, "the watcher to see the half-written file")
+            half = str(folder / "half.csv")
+            seen = wait_for(lambda: (s := watcher.status()) and half in s.get("waiting", []) and s,
+                            what="the watcher to see the half-written file", interval=0.1)
             # ten more rounds (each at least 0.2 s, so beyond the 0.3 s settle time) and it still waits
-            poll(lambda: watcher.status().get("rounds", 0) >= seen["rounds"] + 10, "ten more rounds")
-            assert str(folder / "half.csv") in watcher.status()["waiting"]
+            wait_for(lambda: watcher.status().get("rounds", 0) >= seen["rounds"] + 10, what="ten more rounds",
+                     interval=0.1)
+            assert half in watcher.status()["waiting"]
             assert monitors("half.csv") == 0
             writer.write("7,8\n")
-        poll(lambda: monitors("half.csv"), "the completed file to fire")
+        wait_for(lambda: monitors("half.csv"), what="the completed file to fire", interval=0.1)
         assert watcher.stop() == 0
         assert not watcher.status_file.exists()
 
         (folder / "while-down.csv").write_text("a,b\n9,9\n")
         watcher = Watcher(mlc_env, folder, tmp_path / "watch.log")
-        poll(lambda: monitors("while-down.csv"), "the file that arrived while no watcher ran")
-        poll(lambda: not watcher.status().get("waiting", ["?"]), "the restarted watcher to finish its scan")
+        wait_for(lambda: monitors("while-down.csv"), what="the file that arrived while no watcher ran",
+                 interval=0.1)
+        wait_for(lambda: not watcher.status().get("waiting", ["?"]), what="the restarted watcher to finish its scan",
+                 interval=0.1)
         counts = {name: monitors(name) for name in ("before-start.csv", "published.csv", "half.csv", "while-down.csv")}
         assert counts == dict.fromkeys(counts, 1)
         assert watcher.status()["fired"] == 1  # the restarted watcher fired only the new file

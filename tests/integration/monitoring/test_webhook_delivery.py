@@ -29,20 +29,12 @@ from modelops_mlc.monitoring.webhooks import (
     register,
     sign,
 )
+from tests.integration.monitoring.conftest import wait_for
 from tests.conftest import free_port, mlc_command
 
 BPMN = Path(__file__).resolve().parents[2] / "data" / "webhook_target.bpmn"
 PROCESS = "test-webhook-target"  # a signal start event only, then the end
 SECRET = "whsec-integration-81c2"
-
-
-def poll(predicate, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def answers(url: str) -> bool:
@@ -90,10 +82,11 @@ def installation(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     server = start_mlflow_server(home, env, mlflow_port)
     base, mlflow_url = f"http://127.0.0.1:{env['MLC_WEBHOOK_PORT']}", f"http://127.0.0.1:{mlflow_port}"
     try:
-        poll(lambda: answers(f"{base}/health") or receiver.poll() is not None, "the receiver to answer", timeout=120)
+        wait_for(lambda: answers(f"{base}/health") or receiver.poll() is not None, what="the receiver to answer",
+                 interval=0.2, timeout=120)
         assert receiver.poll() is None, log.read_text()
-        poll(lambda: answers(f"{mlflow_url}/health") or server.poll() is not None, "mlflow server to answer",
-             timeout=120)
+        wait_for(lambda: answers(f"{mlflow_url}/health") or server.poll() is not None, what="mlflow server to answer",
+                 interval=0.2, timeout=120)
         assert server.poll() is None, (home / "mlflow-server.log").read_text()[-2000:]
         yield {"home": home, "env": env, "settings": settings, "url": base + PATH, "log": log,
                "mlflow_server": mlflow_url}
@@ -161,7 +154,8 @@ def test_mlflow_server_delivers_a_model_version_created_through_it(installation,
     run = through_server.create_run(experiment_id="0")
     version = through_server.create_model_version(name, source=f"{run.info.artifact_uri}/model",
                                                   run_id=run.info.run_id)
-    (instance_id,) = poll(lambda: started(client, name), "MLflow's delivery to start the process")
+    (instance_id,) = wait_for(lambda: started(client, name), what="MLflow's delivery to start the process",
+                              interval=0.2)
     variables = client.variables(instance_id)
     assert variables["MODEL_VERSION"] == int(version.version)
     assert variables["MLC_EVENT"] == "model_version.created"
