@@ -111,9 +111,14 @@ def mean_abs_error_of(pairs: Sequence[tuple[Any, Any]]) -> tuple[int, float | No
     return len(diffs), (sum(diffs) / len(diffs) if diffs else None)
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
+def _utc(value: dt.datetime | str | None) -> dt.datetime | None:
     if value is None:
         return None
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"since must be a date and time (ISO 8601), got {value!r}") from None
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
@@ -188,7 +193,7 @@ class FeedbackStore:
         return Recorded(len(keys) - len(unknown), len(keys), list(dict.fromkeys(unknown)))
 
     # -- what they tell -----------------------------------------------------------------------
-    def labelled(self, model_name: str, version: str | int | None = None, *, since: dt.datetime | None = None,
+    def labelled(self, model_name: str, version: str | int | None = None, *, since: dt.datetime | str | None = None,
                  role: str | None = None) -> list[tuple[Any, Any]]:
         """(prediction, label) of the logged predictions of ``model_name`` (one version, from ``since``) with a label."""
         q = (
@@ -208,13 +213,13 @@ class FeedbackStore:
             return [(r[0], r[1]) for r in s.execute(q)]
 
     def accuracy(self, model_name: str, version: str | int | None, *,
-                 since: dt.datetime | None = None) -> tuple[int, float | None]:
+                 since: dt.datetime | str | None = None) -> tuple[int, float | None]:
         """(labelled predictions of the version, the share that was right; None when none is labelled)."""
         pairs = self.labelled(model_name, version, since=since)
         return len(pairs), accuracy_of(pairs)
 
     def error(self, model_name: str, version: str | int | None, *,
-              since: dt.datetime | None = None) -> tuple[int, float | None]:
+              since: dt.datetime | str | None = None) -> tuple[int, float | None]:
         """(labelled numeric predictions of the version, their mean absolute error; None when there are none)."""
         return mean_abs_error_of(self.labelled(model_name, version, since=since))
 

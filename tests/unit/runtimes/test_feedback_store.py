@@ -80,6 +80,19 @@ def test_since_counts_only_later_predictions(settings, plog):
     store.record("bc", [("old", 1), ("new", 1)], source="test")
     assert store.accuracy("bc", "3") == (2, 0.5)
     assert store.accuracy("bc", "3", since=old + dt.timedelta(hours=1)) == (1, 0.0)
+    assert store.accuracy("bc", "3", since=(old + dt.timedelta(hours=1)).isoformat()) == (1, 0.0)
+    # a naive time is UTC
+    assert store.accuracy("bc", "3", since=(old - dt.timedelta(minutes=1)).replace(tzinfo=None)) == (2, 0.5)
+
+
+def test_stop_writes_what_is_queued(settings):
+    log = PredictionLog(settings, interval=5.0)
+    log.start()
+    for i in range(300):
+        _log(log, f"q-{i}", "1", np.array([i % 2]))
+    log.stop()
+    assert log.rows_written == 300 and log.dropped == 0
+    assert FeedbackStore(settings).record("bc", [(f"q-{i}", i % 2) for i in range(300)], source="test") == 300
 
 
 def test_unknown_request_ids_are_counted_and_named(settings, plog):
