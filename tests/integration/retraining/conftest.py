@@ -13,12 +13,11 @@ import pytest
 
 from modelops_mlc.config import Settings
 from modelops_mlc.engine import EngineClient
-from rt_support import RetrainEnv
+from rt_support import PROCESS_FILES, RetrainEnv
 from tests.integration.workers.wt_support import WorkerProcess
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-PROCESS_FILES = [ROOT / "bpmn" / "retrain.bpmn", ROOT / "bpmn" / "mlc-retrain-decision.dmn"]
 
 
 @pytest.fixture(scope="package")
