@@ -16,11 +16,12 @@ from modelops_mlc.daemon import status_path
 from modelops_mlc.engine import EngineClient
 from modelops_mlc.monitoring.watch import watcher_name
 from tests.integration.monitoring.conftest import wait_for
+from tests.unit.monitoring.test_watch_folder import end_monitors
 from tests.conftest import mlc_command
 
 BPMN = Path(__file__).resolve().parents[2] / "data" / "monitor_trigger.bpmn"
 PROCESS = "test-monitor-trigger"  # starts on signal mlc.monitor and ends at once
-MODEL = "watched-churn"
+MODEL = "watch-test-daemon"
 
 
 class Watcher:
@@ -49,6 +50,7 @@ def client(settings: Settings):
     with EngineClient(settings) as c:
         c.deploy_processes([BPMN], name="mlc-test-triggers")
         yield c
+        end_monitors(c, MODEL)
 
 
 def test_each_file_fires_one_monitor_also_across_restarts(mlc_env, client, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from modelops_mlc.store import open_store
 
 BPMN = Path(__file__).resolve().parents[2] / "data" / "monitor_trigger.bpmn"
 PROCESS = "test-monitor-trigger"  # starts on signal mlc.monitor and ends at once
+MODEL, OTHER_MODEL = "watch-test-churn", "watch-test-fraud"
 
 
 class Clock:
@@ -33,6 +34,14 @@ def client(engine, settings: Settings):
     with EngineClient(settings) as c:
         c.deploy_processes([BPMN], name="mlc-test-triggers")
         yield c
+        end_monitors(c, MODEL, OTHER_MODEL)
+
+
+def end_monitors(client: EngineClient, *models: str) -> None:
+    """The signal also starts mlc-monitor where other tests deployed it: leave none of ours waiting."""
+    for model in models:
+        for instance in client.instances(process_key="mlc-monitor", active_only=True, model_id=model):
+            client.request("DELETE", f"/process-instance/{instance.id}", params={"skipCustomListeners": "true"})
 
 
 @pytest.fixture
@@ -48,7 +57,7 @@ def monitors(client: EngineClient, path: Path) -> int:
 
 
 def watcher(settings: Settings, client: EngineClient, folder: Path, clock: Clock, settle: float = 1.0,
-            model: str = "churn") -> FolderWatcher:
+            model: str = MODEL) -> FolderWatcher:
     w = FolderWatcher(settings, client, folder, model, settle_s=settle, clock=clock)
     w.closes_reported = True  # as under inotify; the observer is not started in these tests
     return w
@@ -123,7 +132,7 @@ def test_a_restarted_watcher_fires_the_files_it_never_fired_and_no_others(settin
     assert monitors(client, first) == 1 and monitors(client, second) == 1
     assert restarted.fired_files() == [str(first), str(second)]
 
-    another_model = watcher(settings, client, folder, clock, settle=0, model="fraud")
+    another_model = watcher(settings, client, folder, clock, settle=0, model=OTHER_MODEL)
     another_model.scan()  # the same folder watched for another model fires for that model
     assert another_model.check().fired == [str(first), str(second)]
 
@@ -145,7 +154,7 @@ def _pending_row(settings: Settings, folder: Path, path: Path, trigger_id: str) 
     st = path.stat()
     fingerprint = f"{st.st_size}:{st.st_mtime_ns}"
     with open_store(settings).session() as s:
-        s.add(SeenFileRow(key=seen_key("churn", str(path), fingerprint), model_id="churn", folder=str(folder.resolve()),
+        s.add(SeenFileRow(key=seen_key(MODEL, str(path), fingerprint), model_id=MODEL, folder=str(folder.resolve()),
                           path=str(path), fingerprint=fingerprint, trigger_id=trigger_id, state=PENDING, attempts=1))
 
 
@@ -159,7 +168,7 @@ def test_a_crash_between_signal_and_record_does_not_fire_twice(settings, client,
     reached = folder / "reached.csv"  # the signal got to the engine, the watcher died before recording it
     reached.write_text("a\n1\n")
     _pending_row(settings, folder, reached, after)
-    client.signal(SIGNAL, {"MODEL_ID": "churn", "CURRENT_DATA": str(reached), "MONITOR_TRIGGER": "new-data",
+    client.signal(SIGNAL, {"MODEL_ID": MODEL, "CURRENT_DATA": str(reached), "MONITOR_TRIGGER": "new-data",
                            TRIGGER_ID_VAR: after})
     lost = folder / "lost.csv"  # the watcher died before the signal went out
     lost.write_text("a\n2\n")
@@ -179,4 +188,4 @@ def test_a_missing_folder_is_a_usage_error(settings, client, tmp_path) -> None:
     from modelops_mlc.errors import UsageError
 
     with pytest.raises(UsageError, match="not a directory"):
-        FolderWatcher(settings, client, tmp_path / "nowhere", "churn")
+        FolderWatcher(settings, client, tmp_path / "nowhere", MODEL)
