@@ -113,7 +113,10 @@ class Daemon:
                 proc.terminate()
             proc.wait(grace)
         except psutil.TimeoutExpired:
-            os.killpg(pid, signal.SIGKILL) if self.stop_group else proc.kill()
+            if self.stop_group:
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                proc.kill()
         except (psutil.NoSuchProcess, ProcessLookupError):
             pass
         return True
@@ -320,6 +323,13 @@ class Stack:
             if self.engine.running_pid() is None:
                 on_step("starting the engine")
                 self.engine.start(on_build_line=lambda _l: on_step("building the engine jar (first use)"))
+        if self.settings.mlflow_tracking_uri.startswith(("postgresql", "mysql", "mssql")):
+            # MLflow migrates a fresh database on first open; the daemons and `mlflow server` would
+            # do it at once and collide (sqlite has a lock file for this), so one opener does it first.
+            on_step("creating MLflow's tables")
+            from modelops_mlc.registry import Registry
+
+            Registry(self.settings).client
         if self.bpmn_dir is not None:
             on_step(f"deploying {self.bpmn_dir}")
             with EngineClient(self.settings) as client:
