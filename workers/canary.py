@@ -1,7 +1,8 @@
 """Topic handlers of the mlc-canary-rollout process: watch a canary, then promote or roll it back.
 
-``canary-baseline`` checks the rollout's settings and reads the candidate's live counters on its
-runtime right after the canary deploy; ``canary-figures`` reads them again when the window is
+``canary-prepare`` checks the rollout's settings before anything is deployed and finds the stage
+the model serves in; ``canary-baseline`` reads the candidate's live counters on its runtime
+right after the canary deploy; ``canary-figures`` reads them again when the window is
 over and writes the figures the ``mlc-canary-slo`` decision takes; ``canary-promote`` and
 ``canary-rollback`` carry out the decision on the deployment and in the registry. Each is
 idempotent: a redelivered promote or rollback finds its work done and reports it again.
@@ -33,11 +34,13 @@ from workers.variables import (
     DEFAULT_CANARY_WINDOW,
     DEPLOYMENT_ID,
     MLC_DEPLOY_FAILED,
+    MODEL_STAGE,
     MODEL_VERSION,
     RETIRED_VERSION,
     ROLLED_BACK_TO,
     TOPIC_CANARY_BASELINE,
     TOPIC_CANARY_FIGURES,
+    TOPIC_CANARY_PREPARE,
     TOPIC_CANARY_PROMOTE,
     TOPIC_CANARY_ROLLBACK,
 )
@@ -105,13 +108,30 @@ def _scrape(ctx: TaskContext, deployment: Any) -> Any:
         raise TaskFailed(exc.message) from exc
 
 
+def _serving_stage(ctx: TaskContext) -> str | None:
+    """The stage of the model's newest online deployment that serves, so the canary lands beside it."""
+    from modelops_mlc.runtimes import DeploymentManager
+
+    with job_errors():
+        serving = [d for d in DeploymentManager(ctx.settings).list(model_name(ctx), state="deployed")
+                   if d.mode == "online" and d.stage]
+    return serving[-1].stage if serving else None
+
+
+@topic(TOPIC_CANARY_PREPARE)
+def canary_prepare(ctx: TaskContext) -> dict[str, Any]:
+    """CANARY_WINDOW and the SLO overrides checked (numbers for the decision), MODEL_STAGE found."""
+    found: dict[str, Any] = {CANARY_WINDOW: _window(ctx), **_slo(ctx)}
+    stage = ctx.get(MODEL_STAGE) or _serving_stage(ctx)
+    if stage:
+        found[MODEL_STAGE] = str(stage)
+    return found
+
+
 @topic(TOPIC_CANARY_BASELINE)
 def canary_baseline(ctx: TaskContext) -> dict[str, Any]:
-    window = _window(ctx)
-    slo = _slo(ctx)
     _, deployment = _deployment(ctx)
-    start = _scrape(ctx, deployment)
-    return {CANARY_WINDOW: window, CANARY_BASELINE: start.model_dump(mode="json"), **slo}
+    return {CANARY_BASELINE: _scrape(ctx, deployment).model_dump(mode="json")}
 
 
 def _accuracy(ctx: TaskContext, name: str, version: str, since: Any) -> tuple[int, float | None]:

@@ -18,6 +18,7 @@ TOPIC_CREATE_TICKET = "create-ticket"
 TOPIC_NOTIFY = "notify"
 TOPIC_MONITOR_CHECK = "monitor-check"
 TOPIC_MONITOR_RECORD = "monitor-record"
+TOPIC_CANARY_PREPARE = "canary-prepare"
 TOPIC_CANARY_BASELINE = "canary-baseline"
 TOPIC_CANARY_FIGURES = "canary-figures"
 TOPIC_CANARY_PROMOTE = "canary-promote"
@@ -36,6 +37,7 @@ BUILTIN_TOPICS: tuple[str, ...] = (
     TOPIC_NOTIFY,
     TOPIC_MONITOR_CHECK,
     TOPIC_MONITOR_RECORD,
+    TOPIC_CANARY_PREPARE,
     TOPIC_CANARY_BASELINE,
     TOPIC_CANARY_FIGURES,
     TOPIC_CANARY_PROMOTE,
@@ -141,7 +143,7 @@ MONITOR_RUN_ID = "MONITOR_RUN_ID"  # the MLflow run
 MONITOR_SCHEDULE = "MONITOR_SCHEDULE"  # timer cycle of mlc-monitor-schedule (ISO repeat or cron)
 RETRAIN_TRIGGER = "RETRAIN_TRIGGER"
 
-# -- mlc-canary-rollout: canary-baseline, canary-figures, the mlc-canary-slo decision, promote/rollback
+# -- mlc-canary-rollout: the canary-* topics and the mlc-canary-slo decision ---------------
 CANARY_WEIGHT = "CANARY_WEIGHT"  # percent of the traffic for the canary, default 10
 CANARY_WINDOW = "CANARY_WINDOW"  # ISO-8601 duration watched, default PT10M
 DEFAULT_CANARY_WINDOW = "PT10M"

@@ -32,18 +32,22 @@ def canary_rollout() -> Process:
     )
     p.start("start_canary", "Canary requested", 0, 0)
     p.external("task_get_model", "Get model", "get-model", 1, 0)
-    p.external("task_deploy_canary", "Deploy canary", "deploy", 2, 0, inputs=[
+    p.external("task_prepare", "Check canary settings", "canary-prepare", 2, 0,
+               documentation="Checks CANARY_WINDOW and the SLO overrides before anything is deployed, and sets "
+                             "MODEL_STAGE (when not given) to the stage the model serves in, so the canary lands "
+                             "beside the serving version.")
+    p.external("task_deploy_canary", "Deploy canary", "deploy", 3, 0, inputs=[
         ("TRAFFIC_WEIGHT", f"${{empty {var('CANARY_WEIGHT')} ? 10 : CANARY_WEIGHT}}"),
     ], documentation="The deploy topic with TRAFFIC_WEIGHT = CANARY_WEIGHT (default 10): the candidate "
                      "serves beside the versions already deployed on the runtime.")
-    p.external("task_baseline", "Read baseline figures", "canary-baseline", 3, 0,
-               documentation="Checks CANARY_WINDOW and the SLO overrides, and reads the candidate's live "
-                             "counters on its runtime (CANARY_BASELINE).")
-    p.timer_catch("timer_window", "Canary window over", 4, 0, duration="${CANARY_WINDOW}")
-    p.external("task_figures", "Read live figures", "canary-figures", 5, 0,
+    p.external("task_baseline", "Read baseline figures", "canary-baseline", 4, 0,
+               documentation="Reads the candidate's live counters on every endpoint of its runtime "
+                             "(CANARY_BASELINE), right after the canary deploy.")
+    p.timer_catch("timer_window", "Canary window over", 5, 0, duration="${CANARY_WINDOW}")
+    p.external("task_figures", "Read live figures", "canary-figures", 6, 0,
                documentation="Requests, error rate and latency p99 since the baseline (runtime Prometheus "
                              "metrics) and accuracy on feedback labels when there are any: CANARY_FIGURES.")
-    p.rule("task_judge", "Judge canary against SLO", 6, 0, attrs={
+    p.rule("task_judge", "Judge canary against SLO", 7, 0, attrs={
         "camunda:asyncBefore": "true",
         "camunda:decisionRef": DECISION,
         "camunda:mapDecisionResult": "singleResult",
@@ -53,23 +57,23 @@ def canary_rollout() -> Process:
         '<camunda:executionListener expression="${execution.removeVariableLocal(\'DECISION_RESULT\')}" event="end" />',
     ]), documentation=f"Evaluates {DECISION} into CANARY_VERDICT, a JSON object {{promote, reason}}. Runs "
                       "asynchronously: a broken decision is an incident on this task.")
-    p.gateway("gw_promote", "Within SLO?", 7, 0, label="top")
-    p.external("task_promote", "Promote canary", "canary-promote", 8, 0)
-    p.external("task_notify_promoted", "Notify promoted", "notify", 9, 0, inputs=[
+    p.gateway("gw_promote", "Within SLO?", 8, 0, label="top")
+    p.external("task_promote", "Promote canary", "canary-promote", 9, 0)
+    p.external("task_notify_promoted", "Notify promoted", "notify", 10, 0, inputs=[
         ("NOTIFY_LEVEL", "info"),
         ("NOTIFY_MESSAGE", "${'Canary of '.concat(MODEL_ID).concat(' version ').concat(MODEL_VERSION)"
                            ".concat(' promoted to champion: ').concat(CANARY_VERDICT.prop('reason').stringValue())"
                            f".concat(empty {var('RETIRED_VERSION')} ? '' : '; version '.concat(RETIRED_VERSION)"
                            ".concat(' retired'))}"),
     ])
-    p.end("end_promoted", "Promoted", 10, 0)
+    p.end("end_promoted", "Promoted", 11, 0)
 
-    p.external("task_rollback", "Roll back canary", "canary-rollback", 8, 1)
-    p.external("task_rollback_ticket", "Open rollback ticket", "create-ticket", 9, 1, inputs=[
+    p.external("task_rollback", "Roll back canary", "canary-rollback", 9, 1)
+    p.external("task_rollback_ticket", "Open rollback ticket", "create-ticket", 10, 1, inputs=[
         ("TICKET_KIND", "rollback"),
         ("TICKET_REASON", "${CANARY_REASON}"),
     ])
-    p.end("end_rolled_back", "Rolled back", 10, 1)
+    p.end("end_rolled_back", "Rolled back", 11, 1)
 
     p.event_subprocess("sub_handle_failure", "Handle failure", 0, 2, 3, 2,
                        documentation="Any BPMN error (model not found, no runtime, deploy failed, nothing to roll "
@@ -85,7 +89,8 @@ def canary_rollout() -> Process:
     p.end("end_failed", "Failed", 3, 2, parent="sub_handle_failure")
 
     p.flow("flow_start", "start_canary", "task_get_model")
-    p.flow("flow_model_found", "task_get_model", "task_deploy_canary", listeners=[BUSINESS_KEY])
+    p.flow("flow_model_found", "task_get_model", "task_prepare", listeners=[BUSINESS_KEY])
+    p.flow("flow_settings_checked", "task_prepare", "task_deploy_canary")
     p.flow("flow_canary_deployed", "task_deploy_canary", "task_baseline")
     p.flow("flow_baseline_read", "task_baseline", "timer_window")
     p.flow("flow_window_over", "timer_window", "task_figures")

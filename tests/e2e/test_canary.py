@@ -93,25 +93,33 @@ def register_challenger(stack: StackHandle, data: dict[str, Any], name: str, *, 
 
 
 @contextmanager
-def traffic(stack: StackHandle, names: list[str], data: dict[str, Any]) -> Iterator[None]:
-    """One-row V2 requests to each model (split by the runtime between its versions) until the block ends."""
-    rows = data["X"].sample(frac=1.0, random_state=7).values.tolist()
+def traffic(stack: StackHandle, names: dict[str, bool], data: dict[str, Any]) -> Iterator[None]:
+    """One-row V2 requests to each model (split by the runtime between its versions) until the block
+    ends; for a model mapped to True the true labels follow as feedback, ten answers at a time."""
+    order = data["X"].sample(frac=1.0, random_state=7).index
+    rows, labels = data["X"].loc[order].values.tolist(), data["y"].loc[order].tolist()
     columns = list(data["X"].columns)
     stop = threading.Event()
 
-    def send(name: str) -> None:
+    def send(name: str, labelled: bool) -> None:
+        answered: list[dict[str, Any]] = []
         with httpx.Client(base_url=stack.runtime_url, timeout=30) as http:
             i = 0
             while not stop.is_set():
-                row = rows[i % len(rows)]
+                row, label = rows[i % len(rows)], labels[i % len(rows)]
                 i += 1
                 try:
-                    http.post(f"/v2/models/{name}/infer", json={"inputs": [
+                    r = http.post(f"/v2/models/{name}/infer", json={"inputs": [
                         {"name": c, "shape": [1], "datatype": "FP64", "data": [v]} for c, v in zip(columns, row)]})
+                    if labelled and r.status_code == 200:
+                        answered.append({"request_id": r.headers["x-request-id"], "label": label})
+                    if len(answered) == 10:
+                        http.post(f"/v2/models/{name}/feedback", json={"feedback": answered, "source": "e2e"})
+                        answered = []
                 except httpx.TransportError:  # the runtime counts what reached it; keep sending
                     pass
 
-    threads = [threading.Thread(target=send, args=(name,), daemon=True) for name in names]
+    threads = [threading.Thread(target=send, args=item, daemon=True) for item in names.items()]
     for thread in threads:
         thread.start()
     try:
@@ -127,11 +135,12 @@ def rollouts(stack: StackHandle, data, tmp_path_factory: pytest.TempPathFactory)
     """Two canaries watched side by side under live traffic: a healthy candidate and a faulty one.
     Returns {kind: (model name, process instance)} once both instances have ended."""
     names = {kind: register_champion(stack, data) for kind in ("healthy", "faulty")}
-    candidates = {kind: register_challenger(stack, data, name, faulty=kind == "faulty", tmp=tmp_path_factory.mktemp(kind))
-                  for kind, name in names.items()}
-    with EngineClient(stack.settings) as client, traffic(stack, list(names.values()), data):
-        started = {kind: client.start("mlc-canary-rollout", {
-            "MODEL_ID": name, "MODEL_VERSION": candidates[kind], "MODEL_STAGE": "PROD", "CANARY_WEIGHT": 50, "CANARY_WINDOW": WINDOW,
+    candidates = {kind: register_challenger(stack, data, name, faulty=kind == "faulty",
+                                            tmp=tmp_path_factory.mktemp(kind)) for kind, name in names.items()}
+    labelled = {names["healthy"]: True, names["faulty"]: False}
+    with EngineClient(stack.settings) as client, traffic(stack, labelled, data):
+        started = {kind: client.start("mlc-canary-rollout", {  # no MODEL_STAGE: the stage the champion serves in
+            "MODEL_ID": name, "MODEL_VERSION": candidates[kind], "CANARY_WEIGHT": 50, "CANARY_WINDOW": WINDOW,
             "CANARY_MIN_REQUESTS": MIN_REQUESTS,
         }).id for kind, name in names.items()}
         for inst in started.values():
@@ -142,7 +151,7 @@ def rollouts(stack: StackHandle, data, tmp_path_factory: pytest.TempPathFactory)
 def deployments(stack: StackHandle, name: str) -> list[tuple[str, str, int]]:
     from modelops_mlc.runtimes import DeploymentManager
 
-    return [(d.model_version, d.state, d.traffic_weight) for d in DeploymentManager(stack.settings).list(name)]
+    return [(d.model_version, d.stage, d.state, d.traffic_weight) for d in DeploymentManager(stack.settings).list(name)]
 
 
 def test_a_healthy_canary_is_promoted(stack: StackHandle, client: EngineClient, rollouts) -> None:
@@ -155,10 +164,11 @@ def test_a_healthy_canary_is_promoted(stack: StackHandle, client: EngineClient, 
     figures = variables["CANARY_FIGURES"]
     assert figures["version"] == "2" and figures["requests"] >= MIN_REQUESTS and figures["errors"] == 0
     assert figures["error_rate"] == 0.0 and 0 < figures["p99_ms"] <= 250
-    assert figures["accuracy"] is None  # no feedback labels: not yet known
+    assert figures["labelled"] > 0 and figures["accuracy"] > 0.8  # the labels the test sent back
+    assert variables["CANARY_VERDICT"]["reason"].endswith(f"accuracy {figures['accuracy']:.4f}")
     assert variables["DEPLOYMENT_ID"] == figures["deployment_id"]
 
-    assert deployments(stack, name) == [("1", "retired", 50), ("2", "deployed", 100)]
+    assert deployments(stack, name) == [("1", "PROD", "retired", 50), ("2", "PROD", "deployed", 100)]
     registry = Registry(stack.settings)
     assert registry.get_model(name).aliases == {"champion": 2}  # challenger removed
     assert registry.get_version(f"{name}/1").tags.get("mlc.retired") == "true"  # retired, still in the registry
@@ -178,9 +188,10 @@ def test_a_canary_with_errors_is_rolled_back_with_a_ticket(stack: StackHandle, c
     assert figures["errors_by_status"] == {"500": figures["errors"]}  # the injected fault, nothing else
     assert figures["error_rate"] == figures["errors"] / figures["requests"] > 0.1
     assert variables["CANARY_VERDICT"]["promote"] is False
+    assert figures["accuracy"] is None  # no feedback labels: not yet known
 
     # the canary is retired, the champion serves everything again and stays champion
-    assert deployments(stack, name) == [("1", "deployed", 100), ("2", "retired", 50)]
+    assert deployments(stack, name) == [("1", "PROD", "deployed", 100), ("2", "PROD", "retired", 50)]
     assert Registry(stack.settings).get_model(name).aliases == {"champion": 1, "challenger": 2}
 
     [ticket] = tickets(run_mlc, name)

@@ -13,10 +13,12 @@ HEALTHY = {"CANARY_REQUESTS": 400, "CANARY_ERROR_RATE": 0.0, "CANARY_P99_MS": 12
 
 
 def through_the_window(driver, token: str, figures: dict, **start) -> dict:
-    """get-model, the canary deploy, the baseline and the window; returns the deploy task."""
+    """get-model, the settings, the canary deploy, the baseline and the window; returns the deploy task."""
     driver.run("get-model", token, {"MODEL_ID": "credit", "MODEL_VERSION": 7})
+    driver.run("canary-prepare", token, {"CANARY_WINDOW": "PT1S", "MODEL_STAGE": "PROD"})
     deploy = driver.run("deploy", token, {"DEPLOYMENT_ID": 41, "RUNTIME_NAME": "prod-1"})
-    driver.run("canary-baseline", token, {"CANARY_WINDOW": "PT1S", "CANARY_BASELINE": {"endpoints": {}}})
+    assert deploy["vars"]["MODEL_STAGE"] == "PROD"
+    driver.run("canary-baseline", token, {"CANARY_BASELINE": {"endpoints": {}}})
     driver.run("canary-figures", token, {"CANARY_FIGURES": {"summary": "the figures"}, **figures})
     return deploy
 
@@ -58,6 +60,7 @@ def test_a_breach_rolls_back_with_a_ticket(driver):
 def test_a_failed_canary_deploy_ends_in_an_error_ticket(driver):
     token = start(driver, {"MODEL_ID": "credit", "MODEL_VERSION": 7})
     driver.run("get-model", token, {"MODEL_ID": "credit", "MODEL_VERSION": 7})
+    driver.run("canary-prepare", token)
     driver.fail("deploy", token, "MLC_DEPLOY_FAILED", "smoke request failed (500)")
     ticket = driver.run("create-ticket", token)
     assert ticket["vars"]["TICKET_KIND"] == "error"

@@ -1,19 +1,20 @@
-"""canary-baseline refuses a rollout it cannot judge before it reads anything: a window the engine
-cannot time and SLO limits the decision cannot compare with are incidents to fix, not a verdict."""
+"""canary-prepare refuses a rollout it could not judge before anything is deployed: a window the
+engine cannot time and SLO limits the decision cannot compare with are incidents to fix, not a
+verdict. Good settings come back as the values the timer and the decision read."""
 
 from __future__ import annotations
 
 import pytest
 
-from modelops_mlc.errors import BpmnError, TaskFailed
-from workers.canary import canary_baseline
+from modelops_mlc.errors import TaskFailed
+from workers.canary import canary_prepare
 from workers.handlers import TaskContext
 
 
-def baseline(settings, **variables):  # noqa: ANN001, ANN201
-    return canary_baseline(TaskContext(topic="canary-baseline", task_id="t", process_instance_id="pi",
-                                       activity_id="task_baseline", activity_instance_id="task_baseline:1",
-                                       variables={"DEPLOYMENT_ID": 404, **variables}, settings=settings))
+def prepare(settings, **variables):  # noqa: ANN001, ANN201
+    return canary_prepare(TaskContext(topic="canary-prepare", task_id="t", process_instance_id="pi",
+                                      activity_id="task_prepare", activity_instance_id="task_prepare:1",
+                                      variables={"MODEL_ID": "credit", **variables}, settings=settings))
 
 
 @pytest.mark.parametrize(("variables", "message"), [
@@ -26,12 +27,17 @@ def baseline(settings, **variables):  # noqa: ANN001, ANN201
 ])
 def test_bad_settings_are_refused_for_good(settings, variables, message):
     with pytest.raises(TaskFailed, match=message) as failed:
-        baseline(settings, **variables)
+        prepare(settings, **variables)
     assert failed.value.retryable is False
 
 
-@pytest.mark.parametrize("window", [None, "PT5S", "pt10m", "P1DT2H", "PT0.5S"])
-def test_good_settings_reach_the_deployment(settings, window):
-    with pytest.raises(BpmnError) as error:  # the throwaway store has no deployment 404
-        baseline(settings, CANARY_WINDOW=window, CANARY_MAX_ERROR_RATE="0.05", CANARY_MIN_REQUESTS=10)
-    assert error.value.code == "MLC_DEPLOY_FAILED" and "404" in error.value.message
+def test_defaults_and_overrides_as_the_engine_needs_them(settings):
+    assert prepare(settings) == {"CANARY_WINDOW": "PT10M"}  # no deployment yet: the deploy topic's stage applies
+    assert prepare(settings, CANARY_WINDOW="pt5s", CANARY_MAX_ERROR_RATE="0.05", CANARY_MIN_REQUESTS="10",
+                   CANARY_MAX_P99_MS=None, MODEL_STAGE="PROD") == {
+        "CANARY_WINDOW": "PT5S", "CANARY_MAX_ERROR_RATE": 0.05, "CANARY_MIN_REQUESTS": 10, "MODEL_STAGE": "PROD"}
+
+
+@pytest.mark.parametrize("window", ["P1DT2H", "PT0.5S", "P2W"])
+def test_iso_durations_the_engine_takes(settings, window):
+    assert prepare(settings, CANARY_WINDOW=window)["CANARY_WINDOW"] == window
