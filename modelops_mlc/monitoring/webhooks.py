@@ -210,7 +210,7 @@ class WebhookReceiver:
         except WebhookRefused as exc:
             log.warning("webhook refused (%d): %s", exc.status, exc.message)
             return exc.status, {"error": exc.message}
-        except (EngineUnavailable, EngineAuthError) as exc:
+        except (EngineUnavailable, EngineAuthError, RegistryError) as exc:  # MLflow retries a 503
             log.warning("webhook not acted on: %s", exc.message)
             return 503, {"error": exc.message}
         status = 422 if outcome.errors else 200
@@ -238,6 +238,8 @@ class WebhookReceiver:
             return outcome
         variables: dict[str, Any] = {"MODEL_ID": name, "MLC_EVENT": event}
         if data.get("version") is not None:
+            if not str(data["version"]).isdigit():
+                raise WebhookRefused(400, f"{event} payload with version {data['version']!r}")
             variables["MODEL_VERSION"] = int(data["version"])
         if data.get("alias"):
             variables["MODEL_ALIAS"] = str(data["alias"])
