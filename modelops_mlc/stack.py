@@ -335,6 +335,7 @@ class Stack:
             with EngineClient(self.settings) as client:
                 client.ping()
                 client.deploy_processes([self.bpmn_dir], name="mlc-processes", changed_only=True)
+        self.extras.save(self.settings.home)  # before any start: `mlc down` must know all it may have started
         for daemon in self.daemons:
             if daemon.name == "mlflow-server":
                 daemon.env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = self._webhook_encryption_key()
@@ -351,7 +352,6 @@ class Stack:
                     f"{dead[0].name} exited right after start", hint=f"see its log: {dead[0].log}")
             on_step("waiting for " + ", ".join(p.name for p in parts if not p.healthy))
             time.sleep(0.5)
-        self.extras.save(self.settings.home)
         if self.extras.mlflow_server and all(p.healthy for p in parts):
             on_step("registering the webhook on the MLflow server")
             self._register_webhook()
