@@ -26,8 +26,8 @@ DECISION_REASON = "RETRAIN_DECISION.prop('reason').stringValue()"
 TO_DECISION = ("${execution.setVariable('RETRAIN_DECISION', JSON(RETRAIN_DECISION_RESULT != null ? "
                "RETRAIN_DECISION_RESULT : '{\"deploy\": false, \"reason\": \"decision '.concat(RETRAIN_DMN_KEY)"
                ".concat(' matched no rule\"}')))}")
-CANARY_IN = ["MODEL_ID", "MODEL_VERSION", "CANARY_WEIGHT", "CANARY_WINDOW", "CANARY_MAX_ERROR_RATE",
-             "CANARY_MAX_P99_MS", "CANARY_MIN_ACCURACY"]
+CANARY_IN = ["MODEL_ID", "MODEL_VERSION", "MODEL_STAGE", "CANARY_WEIGHT", "CANARY_WINDOW", "CANARY_MAX_ERROR_RATE",
+             "CANARY_MAX_P99_MS", "CANARY_MIN_ACCURACY", "CANARY_MIN_REQUESTS"]
 CANARY_OUT = ["CANARY_OUTCOME", "CANARY_FIGURES", "DEPLOYMENT_ID"]
 ENDS = [  # (RETRAIN_OUTCOME, end event, name); the default flow goes to end_canary_failed
     ("promoted", "end_promoted", "Promoted"),
