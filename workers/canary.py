@@ -231,8 +231,9 @@ def canary_rollback(ctx: TaskContext) -> dict[str, Any]:
     serving = manager.list(deployment.model_name, runtime=deployment.runtime, state="deployed")
     back_to = ", ".join(sorted({d.model_version for d in serving})) or None
     figures = ctx.get(CANARY_FIGURES)
-    summary = figures.get("summary") if isinstance(figures, dict) else None
-    reason = (f"Canary of {name} version {deployment.model_version} rolled back: {_verdict_reason(ctx)}. "
-              f"Figures over the window: {summary or 'not read'}."
+    figures = figures if isinstance(figures, dict) else {}
+    window = " to ".join(str(figures.get(k, "?"))[:19].replace("T", " ") for k in ("window_start", "window_end"))
+    reason = (f"{_verdict_reason(ctx)} (canary of {name} version {deployment.model_version}, rolled back "
+              f"automatically). Figures over the window {window} UTC: {figures.get('summary') or 'not read'}."
               + (f" Traffic is back on version {back_to}." if back_to else ""))
     return {CANARY_OUTCOME: "rolled-back", CANARY_REASON: reason, ROLLED_BACK_TO: back_to}

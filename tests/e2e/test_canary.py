@@ -200,4 +200,4 @@ def test_a_canary_with_errors_is_rolled_back_with_a_ticket(stack: StackHandle, c
     rate = f"{figures['error_rate']:.4f}"
     assert f"error rate {rate} above the SLO 0.01" in text  # why
     assert f"{figures['requests']} requests, {figures['errors']} errors (error rate {rate})" in text  # the figures
-    assert "Traffic is back on version 1" in text
+    assert "rolled back automatically" in text and "Traffic is back on version 1" in text
