@@ -11,7 +11,7 @@ idempotent: a redelivered promote or rollback finds its work done and reports it
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelops_mlc.errors import BpmnError, MlcError, NotFoundError, RuntimeServiceError, TaskFailed, UsageError
 from workers.handlers import TaskContext, topic
@@ -44,6 +44,12 @@ from workers.variables import (
     TOPIC_CANARY_PROMOTE,
     TOPIC_CANARY_ROLLBACK,
 )
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from modelops_mlc.runtimes import Deployment, DeploymentManager
+    from modelops_mlc.runtimes.live_figures import Scrape
 
 # SLO overrides the decision reads; absent ones take the decision's defaults.
 SLO_LIMITS = {
@@ -83,7 +89,7 @@ def _slo(ctx: TaskContext) -> dict[str, float | int]:
     return found
 
 
-def _deployment(ctx: TaskContext) -> Any:
+def _deployment(ctx: TaskContext) -> "tuple[DeploymentManager, Deployment]":
     from modelops_mlc.runtimes import DeploymentManager
 
     manager = DeploymentManager(ctx.settings)
@@ -96,7 +102,7 @@ def _deployment(ctx: TaskContext) -> Any:
         raise BpmnError(MLC_DEPLOY_FAILED, exc.message) from exc
 
 
-def _scrape(ctx: TaskContext, deployment: Any) -> Any:
+def _scrape(ctx: TaskContext, deployment: "Deployment") -> "Scrape":
     from modelops_mlc.runtimes.live_figures import scrape
 
     if deployment.mode != "online":
@@ -134,7 +140,7 @@ def canary_baseline(ctx: TaskContext) -> dict[str, Any]:
     return {CANARY_BASELINE: _scrape(ctx, deployment).model_dump(mode="json")}
 
 
-def _accuracy(ctx: TaskContext, name: str, version: str, since: Any) -> tuple[int, float | None]:
+def _accuracy(ctx: TaskContext, name: str, version: str, since: "dt.datetime") -> tuple[int, float | None]:
     """Accuracy on the feedback labels of predictions made since ``since``; (0, None) without labels."""
     try:
         from modelops_mlc.runtimes.feedback import FeedbackStore
@@ -168,7 +174,7 @@ def canary_figures(ctx: TaskContext) -> dict[str, Any]:
     }
 
 
-def _newest_on_runtime(manager: Any, deployment: Any) -> bool:
+def _newest_on_runtime(manager: "DeploymentManager", deployment: "Deployment") -> bool:
     serving = manager.list(deployment.model_name, runtime=deployment.runtime, state="deployed")
     return bool(serving) and serving[-1].id == deployment.id
 
