@@ -168,5 +168,9 @@ def retrain_release(ctx: TaskContext) -> dict[str, Any]:
     from modelops_mlc.retraining.claims import release
     from modelops_mlc.store import open_store
 
-    release(open_store(ctx.settings), model_name(ctx), ctx.process_instance_id)
+    try:
+        name = model_name(ctx)
+    except BpmnError:  # a MODEL_ID no claim was ever taken for: nothing to give back
+        return {RETRAIN_CLAIMED: False}
+    release(open_store(ctx.settings), name, ctx.process_instance_id)
     return {RETRAIN_CLAIMED: False}

@@ -138,8 +138,10 @@ def submit(
             job_id = existing.id  # recorded but never started (the submitter died in between): start it
     pid, started, log_path = _spawn(settings, job_id)
     with store.session() as s:
+        s.execute(update(TrainingJobRow).where(TrainingJobRow.id == job_id).values(log_path=str(log_path)))
+        # the runner records itself when it takes the job; this covers the moments before
         s.execute(update(TrainingJobRow).where(TrainingJobRow.id == job_id, TrainingJobRow.pid.is_(None))
-                  .values(pid=pid, pid_started=started, log_path=str(log_path), heartbeat_at=utcnow()))
+                  .values(pid=pid, pid_started=started, heartbeat_at=utcnow()))
         return _record(s.get(TrainingJobRow, job_id))
 
 

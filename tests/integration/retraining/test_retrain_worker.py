@@ -2,9 +2,12 @@
 test_retrain_worker_restart.py kills one), with MLflow and the local ticket system: broken data,
 a worse challenger and a crashed training job. Each test checks what a user
 would: the end event, the ticket or notification and its text, the registry's versions and
-aliases, the training job records."""
+aliases, the training job records. The three retrains run side by side (different models), as a
+worker serves them in production."""
 
 from __future__ import annotations
+
+import pytest
 
 from modelops_mlc.registry import Registry
 from modelops_mlc.retraining.claims import holder_of
@@ -23,9 +26,24 @@ def versions_of(rt: RetrainEnv, name: str) -> list[int]:
     return sorted(v.version for v in Registry(rt.settings).list_versions(name))
 
 
-def test_broken_data_opens_a_ticket_and_stops(rt: RetrainEnv, shared_worker) -> None:
-    name = register_champion(rt)
-    inst = start_retrain(rt, name, TRAINING_DATA=str(rt.data["broken"]))
+@pytest.fixture(scope="module")
+def runs(rt: RetrainEnv, shared_worker) -> dict[str, tuple[str, str]]:
+    """{case: (model, instance)} for the three retrains, started together and ended."""
+    cases = {
+        "broken": ({}, {"TRAINING_DATA": str(rt.data["broken"])}),
+        "worse": ({}, {"TRAINING_DATA": str(rt.data["flipped"])}),  # valid data, wrong labels
+        "crash": ({"entrypoint": "rt_entrypoints:die"}, {}),
+    }
+    names = {case: register_champion(rt, tags=tags) for case, (tags, _) in cases.items()}
+    started = {case: (names[case], start_retrain(rt, names[case], **variables))
+               for case, (_, variables) in cases.items()}
+    for _, inst in started.values():
+        end_of(rt, inst)
+    return started
+
+
+def test_broken_data_opens_a_ticket_and_stops(rt: RetrainEnv, runs) -> None:
+    name, inst = runs["broken"]
     assert end_of(rt, inst) == "end_invalid_data"
 
     [ticket] = tickets_of(rt, name)
@@ -36,9 +54,8 @@ def test_broken_data_opens_a_ticket_and_stops(rt: RetrainEnv, shared_worker) -> 
     assert holder_of(open_store(rt.settings), name) is None  # released
 
 
-def test_a_worse_challenger_is_not_deployed(rt: RetrainEnv, shared_worker) -> None:
-    name = register_champion(rt)
-    inst = start_retrain(rt, name, TRAINING_DATA=str(rt.data["flipped"]))  # valid data, wrong labels
+def test_a_worse_challenger_is_not_deployed(rt: RetrainEnv, runs) -> None:
+    name, inst = runs["worse"]
     assert end_of(rt, inst) == "end_not_improved"
 
     variables = rt.client.variables(inst)
@@ -53,9 +70,8 @@ def test_a_worse_challenger_is_not_deployed(rt: RetrainEnv, shared_worker) -> No
     assert holder_of(open_store(rt.settings), name) is None
 
 
-def test_a_crashed_training_job_ends_in_an_error_ticket(rt: RetrainEnv, shared_worker) -> None:
-    name = register_champion(rt, tags={"entrypoint": "rt_entrypoints:die"})
-    inst = start_retrain(rt, name)
+def test_a_crashed_training_job_ends_in_an_error_ticket(rt: RetrainEnv, runs) -> None:
+    name, inst = runs["crash"]
     assert end_of(rt, inst) == "end_failed"
 
     [job] = jobs_of(rt, name)
