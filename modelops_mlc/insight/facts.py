@@ -87,6 +87,7 @@ class InstanceFacts:
     tasks: list[dict[str, Any]] = field(default_factory=list)
     operations: list[dict[str, Any]] = field(default_factory=list)
     workers: dict[str, str] = field(default_factory=dict)  # activity instance id -> worker id
+    topics: dict[str, str] = field(default_factory=dict)  # activity instance id -> external task topic
 
     @property
     def path(self) -> list[str]:
@@ -122,20 +123,23 @@ class InstanceFacts:
 
 
 def gather_instances(client: "EngineClient", *, model_id: str | None = None, process_key: str | None = None,
-                     limit: int = 200, details: bool = True) -> list[InstanceFacts]:
-    """Process instances (oldest first) with their activities and variables, and with ``details``
-    their user tasks, user operations and the workers that completed their external tasks."""
+                     since: dt.datetime | None = None, limit: int = 200, details: bool = True) -> list[InstanceFacts]:
+    """Process instances (oldest first; started since ``since``) with their activities and variables, and
+    with ``details`` their user tasks, user operations and the workers (and topics) of their external tasks."""
     found = []
     for inst in reversed(client.instances(model_id=model_id, process_key=process_key, limit=limit)):
+        if since is not None and parse_time(inst.start_time) < since:  # type: ignore[operator]
+            continue
         facts = InstanceFacts(instance=inst, activities=client.history_activities(inst.id),
                               variables=client.variables(inst.id))
         if details:
             query = {"processInstanceId": inst.id}
             facts.tasks = client.history("task", query=query)
             facts.operations = client.history("user-operation", query=query)
-            facts.workers = {r["activityInstanceId"]: r["workerId"]
-                             for r in client.history("external-task-log", query={**query, "successLog": "true"})
-                             if r.get("workerId")}
+            for r in client.history("external-task-log", query={**query, "successLog": "true"}):
+                if r.get("workerId"):
+                    facts.workers[r["activityInstanceId"]] = r["workerId"]
+                    facts.topics[r["activityInstanceId"]] = r.get("topicName")
         found.append(facts)
     return found
 

@@ -99,7 +99,7 @@ def _test_events(registry: "Registry", name: str, by_run: dict[str, InstanceFact
         passed = verdict.get("passed") if isinstance(verdict, dict) else None
         worker = None
         if facts is not None:
-            test_step = next((a for a in reversed(facts.activities) if a.id in facts.workers), None)
+            test_step = next((a for a in reversed(facts.activities) if facts.topics.get(a.id) == "run-test"), None)
             worker = facts.actor(test_step) if test_step else None
         metrics = {k: v for k, v in sorted(run.data.metrics.items())}
         shown = ", ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:4])

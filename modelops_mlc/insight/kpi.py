@@ -109,21 +109,23 @@ def _failed(verdict: Any) -> bool:
     return isinstance(verdict, dict) and verdict.get("passed") is False
 
 
-def _time_to_deployment(instances: Iterable[InstanceFacts]) -> list[Sample]:
-    """Per snapshot (model, version): the first instance start to the first deployed end event."""
-    first: dict[tuple[str | None, str], Sample] = {}
+def _time_to_deployment(instances: list[InstanceFacts]) -> list[Sample]:
+    """Per snapshot (business key ``MODEL:VERSION``, shared by a router and the process it calls):
+    the start of its first instance to the end of its first ``end_deployed`` event."""
+    first: dict[str, InstanceFacts] = {}
+    for f in instances:  # oldest first
+        first.setdefault(f.instance.business_key or f.instance.id, f)
+    samples: dict[str, Sample] = {}
     for f in instances:
         end = next((a for a in f.activities if a.activity_id == DEPLOYED_END and a.end_time), None)
-        if end is None:
+        key = f.instance.business_key or f.instance.id
+        if end is None or key in samples:
             continue
-        key = (_model(f), str(f.variables.get("MODEL_VERSION")))
-        sample = Sample(model_id=key[0], instance_id=f.instance.id, what=f"{f.instance.process_key} -> {DEPLOYED_END}",
-                        start=f.instance.start_time or "", end=end.end_time or "",
-                        seconds=_seconds(f.instance.start_time, end.end_time))
-        best = first.get(key)
-        if best is None or parse_time(sample.start) < parse_time(best.start):  # type: ignore[operator]
-            first[key] = sample
-    return list(first.values())
+        start = first[key].instance
+        samples[key] = Sample(model_id=_model(f), instance_id=f.instance.id, what=f"{start.process_key} -> {DEPLOYED_END}",
+                              start=start.start_time or "", end=end.end_time or "",
+                              seconds=_seconds(start.start_time, end.end_time))
+    return list(samples.values())
 
 
 def compute_kpis(client: "EngineClient", registry: "Registry", *, since: dt.datetime | None = None,
@@ -134,8 +136,7 @@ def compute_kpis(client: "EngineClient", registry: "Registry", *, since: dt.date
 
     settings = registry.settings
     name = model_name(model_id) if model_id else None
-    everything = gather_instances(client, model_id=name, limit=limit, details=False)
-    scoped = [f for f in everything if since is None or parse_time(f.instance.start_time) >= since]  # type: ignore[operator]
+    scoped = gather_instances(client, model_id=name, since=since, limit=limit, details=False)
     ids = {f.instance.id for f in scoped}
     by_id = {f.instance.id: f for f in scoped}
     kpis = Kpis(since=iso(since), model_id=name, instances=len(scoped))
@@ -167,7 +168,12 @@ def compute_kpis(client: "EngineClient", registry: "Registry", *, since: dt.date
                     ticket=tickets.get(f.instance.id)))
     kpis.ticket_wait = {k: Duration.of(v) for k, v in sorted(ticket_waits.items())}
 
-    verdicts = [f.variables["TEST_VERDICT"] for f in scoped if isinstance(f.variables.get("TEST_VERDICT"), dict)]
+    # one verdict per test run: a calling process that receives its called process's variables holds it too
+    by_run: dict[str, dict[str, Any]] = {}
+    for f in scoped:
+        if isinstance(f.variables.get("TEST_VERDICT"), dict):
+            by_run.setdefault(str(f.variables.get("TEST_RUN_ID") or f.instance.id), f.variables["TEST_VERDICT"])
+    verdicts = list(by_run.values())
     kpis.tests = len(verdicts)
     kpis.tests_passed = sum(1 for v in verdicts if v.get("passed") is True)
     kpis.test_pass_rate = round(kpis.tests_passed / kpis.tests, 4) if kpis.tests else None
@@ -180,17 +186,20 @@ def compute_kpis(client: "EngineClient", registry: "Registry", *, since: dt.date
         kpis.promotions += e.action == "promote"
         kpis.rollbacks += e.action == "rollback"
 
-    incidents = [i for i in client.history("incident", limit=limit) if i.get("processInstanceId") in ids]
+    incidents = [i for i in client.history("incident", limit=limit)  # root causes: not their copies up the call chain
+                 if i.get("processInstanceId") in ids and i.get("rootCauseIncidentId") in (None, i.get("id"))]
     kpis.incidents = len(incidents)
     kpis.open_incidents = sum(1 for i in incidents if i.get("open"))
 
+    # a model's state, whenever it was reached: its last back test, whether anything monitors it
     last_back_test: dict[str, InstanceFacts] = {}
-    for f in everything:  # oldest first: the last one wins
-        if f.instance.process_key == BACK_TEST and f.instance.state != "ACTIVE" and _model(f):
+    for f in gather_instances(client, model_id=name, process_key=BACK_TEST, limit=limit, details=False):
+        if f.instance.state != "ACTIVE" and _model(f):  # oldest first: the last one wins
             last_back_test[_model(f)] = f  # type: ignore[index]
     kpis.last_back_test_failed = sorted(
         m for m, f in last_back_test.items()
         if _failed(f.variables.get("TEST_VERDICT")) or f.end_event not in (None, "end_passed"))
-    monitored = {_model(f) for f in everything if f.instance.process_key in MONITOR_PROCESSES}
+    monitored = {model_name(str(client.variables(i.id).get("MODEL_ID") or ""))
+                 for key in MONITOR_PROCESSES for i in client.instances(model_id=name, process_key=key, limit=limit)}
     kpis.unmonitored = sorted(m for m in kpis.models if m not in monitored)
     return kpis

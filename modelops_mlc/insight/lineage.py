@@ -129,14 +129,16 @@ def version_lineage(client: "EngineClient", registry: "Registry", model_id: str)
                 parent = tests[str(test_run)]
                 node.because = f"deployment row process_instance_id {dep.process_instance_id} -> variable TEST_RUN_ID"
         parent.children.append(node)
-        for job in reversed(client.instances(process_key=BATCH_JOB, variables={"DEPLOYMENT_ID": dep.id})):
+        recorded = {"DEPLOYMENT_ID": dep.id, "MODEL_ID": info.name, "MODEL_VERSION": info.version}
+        for job in reversed(client.instances(process_key=BATCH_JOB, variables=recorded)):
             v = client.variables(job.id)
             if not v.get("OUTPUT_FILE"):
                 continue
             node.children.append(LineageNode(
                 kind="scoring_output", id=str(v.get("OUTPUT_SHA256") or v["OUTPUT_FILE"]),
                 label=f"{v['OUTPUT_FILE']} ({_short(v.get('OUTPUT_SHA256'))}), {v.get('ROWS_SCORED', '?')} rows",
-                because=f"{BATCH_JOB} instance {job.id} variables DEPLOYMENT_ID, OUTPUT_FILE, OUTPUT_SHA256",
+                because=f"{BATCH_JOB} instance {job.id} variables MODEL_ID, MODEL_VERSION, DEPLOYMENT_ID, "
+                        "OUTPUT_FILE, OUTPUT_SHA256",
                 time=iso(job.end_time or job.start_time),
                 facts={"output": v["OUTPUT_FILE"], "sha256": v.get("OUTPUT_SHA256"), "rows": v.get("ROWS_SCORED"),
                        "input": v.get("INPUT_FILE"), "process_instance_id": job.id},

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["Report", "write_report"]
 
 REPORT_FILE = "index.html"
+_COUNTS = {"true_negatives", "false_positives", "false_negatives", "true_positives"}
 
 
 class Report(BaseModel):
@@ -57,6 +58,8 @@ def _metric_trend(registry: "Registry", name: str, back_test_runs: set[str]) -> 
     for run in mlflow_runs(registry, name, "test"):
         origin = "back test" if run.info.run_id in back_test_runs else "test"
         for metric, value in run.data.metrics.items():
+            if metric in _COUNTS or metric.endswith("_count"):  # confusion-matrix cells and sizes, not quality
+                continue
             rows.append({"time": parse_time(run.info.start_time), "metric": metric, "value": value,
                          "version": run.data.tags.get("mlc.model_version"), "run": origin})
     if not rows:
