@@ -23,12 +23,17 @@ class _Marker:
 
 class BackgroundQueue(Generic[T]):
     """Items offered without blocking (a full queue drops them, counted in ``dropped``), handled in
-    batches of up to ``batch`` by :meth:`handle` on a thread of its own; :meth:`stop` handles what is left."""
+    batches of up to ``batch`` by :meth:`handle` on a thread of its own; :meth:`stop` handles what is left.
 
-    def __init__(self, name: str, *, capacity: int, batch: int, interval: float = 0.25) -> None:
+    With ``linger`` the thread waits that long after the first item of a batch, so a busy server
+    hands over a few large batches instead of waking the thread for every item.
+    """
+
+    def __init__(self, name: str, *, capacity: int, batch: int, interval: float = 0.25, linger: float = 0.0) -> None:
         self.name = name
         self.batch = batch
         self.interval = interval
+        self.linger = linger
         self.dropped = 0
         self._queue: queue.Queue[T | _Marker] = queue.Queue(maxsize=capacity)
         self._stop = threading.Event()
@@ -89,6 +94,8 @@ class BackgroundQueue(Generic[T]):
                 if self._stop.is_set():
                     return
                 continue
+            if self.linger and not isinstance(first, _Marker):
+                self._stop.wait(self.linger)
             items = [first]
             while len(items) < self.batch:
                 try:

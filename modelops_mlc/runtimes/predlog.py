@@ -75,9 +75,9 @@ def rows_of(predictions: Any) -> list[Any]:
 class PredictionLog(BackgroundQueue[LoggedPrediction]):
     """The queue of predictions and the thread that writes them to the MLC store in batches."""
 
-    def __init__(self, settings: "Settings", *, capacity: int = 20_000, batch: int = 1_000,
-                 interval: float = 0.25) -> None:
-        super().__init__("mlc-prediction-log", capacity=capacity, batch=batch, interval=interval)
+    def __init__(self, settings: "Settings", *, capacity: int = 20_000, batch: int = 5_000,
+                 interval: float = 0.25, linger: float = 0.25) -> None:
+        super().__init__("mlc-prediction-log", capacity=capacity, batch=batch, interval=interval, linger=linger)
         self.settings = settings
         self.rows_written = 0
 
