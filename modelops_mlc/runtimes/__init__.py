@@ -1,5 +1,6 @@
 """Runtimes and deployments: the runtime catalog, runtime matching, the deployment manager
-(batch, online, canary, promote, rollback), the model server and the KServe manifest.
+(batch, online, canary, shadow, promote, rollback), the model server, feedback labels joined to
+the prediction log, and the KServe manifest.
 
 Names are loaded on first use, so importing this package costs nothing.
 """
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from modelops_mlc.runtimes.deployments import Deployment, DeploymentEvent, DeploymentManager
+    from modelops_mlc.runtimes.feedback import FeedbackStore, ShadowComparison
     from modelops_mlc.runtimes.manifest import kserve_manifest
     from modelops_mlc.runtimes.matching import RuntimeMatch, find_runtime
     from modelops_mlc.runtimes.catalog import Runtime, RuntimeCatalog
@@ -19,9 +21,11 @@ __all__ = [
     "Deployment",
     "DeploymentEvent",
     "DeploymentManager",
+    "FeedbackStore",
     "Runtime",
     "RuntimeCatalog",
     "RuntimeMatch",
+    "ShadowComparison",
     "find_runtime",
     "kserve_manifest",
 ]
@@ -30,6 +34,8 @@ _WHERE = {
     "Deployment": "deployments",
     "DeploymentEvent": "deployments",
     "DeploymentManager": "deployments",
+    "FeedbackStore": "feedback",
+    "ShadowComparison": "feedback",
     "Runtime": "catalog",
     "RuntimeCatalog": "catalog",
     "RuntimeMatch": "matching",
