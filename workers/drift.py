@@ -34,32 +34,22 @@ def drift(ctx: TaskContext) -> dict[str, Any]:
     if not current:
         raise BpmnError(MLC_MISSING_TEST_DATA, f"no {CURRENT_DATA} to check for drift")
     reference = ctx.get(REFERENCE_DATA)
-    features: list[str] | None = None
-    exclude: list[str] = []
-    info = registry = None
+    prediction = None
     with job_errors():
         if ctx.get(MODEL_ID):
+            from modelops_mlc.monitoring.checks import model_drift
             from modelops_mlc.registry import Registry
 
-            registry = Registry(ctx.settings)
-            info = registry.get_version(model_spec(ctx))
-            features = info.input_columns()
-            exclude = [info.tags.get("target") or "target"]
-            if not reference:
-                path = registry.asset_path(info, "TRAINING_DATA")
-                reference = str(path) if path else None
-        if not reference:
-            raise BpmnError(MLC_MISSING_TEST_DATA,
-                            f"no {REFERENCE_DATA} given and the model has no TRAINING_DATA asset to compare with")
-        result = drift_job(str(reference), str(current), features=features,
-                           exclude=None if features else exclude)
-        prediction = None
-        if info is not None and str(ctx.get(PREDICTION_DRIFT, "")).strip().lower() == "true":
-            from modelops_mlc.monitoring.checks import prediction_drift
-
-            found = prediction_drift(registry, info, str(reference), str(current), features=features)
-            prediction = {"psi": found.psi, "test": found.test, "p_value": found.p_value, "verdict": found.verdict,
-                          "kind": found.kind}
+            predictions = str(ctx.get(PREDICTION_DRIFT, "")).strip().lower() == "true"
+            result, found, reference = model_drift(Registry(ctx.settings), model_spec(ctx), str(current), reference,
+                                                   predictions=predictions)
+            if found is not None:
+                prediction = {"psi": found.psi, "test": found.test, "p_value": found.p_value, "verdict": found.verdict,
+                              "kind": found.kind}
+        elif not reference:
+            raise BpmnError(MLC_MISSING_TEST_DATA, f"no {REFERENCE_DATA} given and no {MODEL_ID} to take it from")
+        else:
+            result = drift_job(str(reference), str(current))
     return {
         DRIFT_VERDICT: result.verdict,
         DRIFT_RESULTS: json_safe({

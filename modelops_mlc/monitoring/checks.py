@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from modelops_mlc.errors import JobError, first_line
 
 if TYPE_CHECKING:
-    from modelops_mlc.jobs.results import FeatureDrift
+    from modelops_mlc.jobs.results import DriftResult, FeatureDrift
     from modelops_mlc.registry import ModelVersionInfo, Registry
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "Performance",
     "columns_of",
     "figures",
+    "model_drift",
     "performance",
     "prediction_drift",
     "relative_drop",
@@ -109,6 +110,29 @@ def prediction_drift(registry: "Registry", info: "ModelVersionInfo", reference: 
     labels = _is_classifier(info, outputs["reference"][PREDICTION])
     result = drift(outputs["reference"], outputs["current"], categorical=[PREDICTION] if labels else None)
     return result.features[0]
+
+
+def model_drift(registry: "Registry", model_id: str, current: str | os.PathLike[str],
+                reference: str | os.PathLike[str] | None = None, *, predictions: bool = False,
+                features: list[str] | None = None, **options: Any) -> tuple["DriftResult", "FeatureDrift | None", str]:
+    """Drift of ``current`` against ``reference`` (default: the version's TRAINING_DATA asset) over
+    ``features`` (default: the model's input columns from its signature; without one every shared
+    column but its ``target`` tag), and with ``predictions`` the drift of its outputs. ``options``
+    go to the drift job (bins, binning, categorical). Returns (data drift, prediction drift, reference)."""
+    from modelops_mlc.errors import MissingDataError
+    from modelops_mlc.jobs import drift
+
+    info = registry.get_version(model_id)
+    features = features or info.input_columns()
+    if reference is None:
+        path = registry.asset_path(info, "TRAINING_DATA")
+        if path is None:
+            raise MissingDataError(f"no reference data given and {info.model_id} has no TRAINING_DATA asset to compare with")
+        reference = path
+    exclude = None if features else [info.tags.get("target") or "target"]
+    result = drift(str(reference), str(current), features=features, exclude=exclude, **options)
+    found = prediction_drift(registry, info, reference, current, features=info.input_columns()) if predictions else None
+    return result, found, str(reference)
 
 
 def _is_classifier(info: "ModelVersionInfo", predictions: Any) -> bool:
