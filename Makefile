@@ -61,3 +61,9 @@ bench-smoke: setup engine bench-peers
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) engine/target .mlc .pytest_cache tests/bpmnlint/node_modules
+
+# The two-node engine cluster over PostgreSQL: 200 life cycles, one node killed with -9 mid-run
+# (a 20 life cycle form of it runs in `make test`).
+.PHONY: test-cluster
+test-cluster: setup engine
+	$(BIN)/pytest -m cluster tests/integration/scaleout $(PYTEST_ARGS)

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     engine_request_timeout: float = 30.0
 
     store_url: str = ""
+    postgres_url: str | None = None  # one database for the engine, the MLC store and MLflow (modelops_mlc/postgres.py)
     mlflow_tracking_uri: str = Field(
         default="", validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "mlflow_tracking_uri")
     )
@@ -99,6 +100,12 @@ class Settings(BaseSettings):
             self.engine_url = f"http://127.0.0.1:{self.engine_port}/engine-rest"
         # several comma-separated URLs: the nodes of one engine cluster (engine/gateway.py Nodes)
         self.engine_url = ",".join(u.strip().rstrip("/") for u in self.engine_url.split(",") if u.strip())
+        if self.postgres_url:
+            from modelops_mlc.postgres import backends
+
+            for name, value in backends(self.postgres_url).items():
+                if value and not getattr(self, name):
+                    setattr(self, name, SecretStr(value) if name == "engine_jdbc_password" else value)
         if not self.store_url:
             self.store_url = f"sqlite:///{self.home / 'mlc.db'}"
         if not self.mlflow_tracking_uri:

@@ -341,7 +341,7 @@ class Stack:
                 daemon.env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = self._webhook_encryption_key()
             on_step(f"starting {daemon.name}")
             daemon.start()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # `mlflow server` alone takes a minute on a loaded machine
         while time.monotonic() < deadline:
             parts = self.status()
             if all(p.healthy for p in parts):

@@ -71,6 +71,23 @@ class Store:
 _STORES: dict[str, Store] = {}
 
 
+_SCHEMA_LOCK = 0x6D6C63  # "mlc": the advisory lock that serialises create_all on PostgreSQL
+
+
+def _create_all(engine: Engine) -> None:
+    """Create missing tables. On PostgreSQL, daemons starting together would deadlock in each
+    other's CREATE TABLE (or collide on the type catalogue); a transaction-scoped advisory lock
+    lets one create and the others then find the tables."""
+    if engine.dialect.name != "postgresql":
+        Base.metadata.create_all(engine)
+        return
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        Base.metadata.create_all(conn)
+
+
 def open_store(settings: "Settings") -> Store:
     """Connect to the store named by ``settings.store_url`` (cached per URL) and create missing tables."""
     url = settings.store_url
@@ -99,7 +116,7 @@ def open_store(settings: "Settings") -> Store:
 
     for attempt in range(6):
         try:
-            Base.metadata.create_all(engine)
+            _create_all(engine)
             break
         except SQLAlchemyError as exc:
             # Daemons starting together race between create_all's check and its CREATE TABLE;

@@ -182,8 +182,8 @@ def run_link(tracking_uri: str, experiment_id: str | None, run_id: str) -> str |
 
 
 def cockpit_link(engine_url: str, process_instance_id: str) -> str:
-    """Cockpit page of a process instance, from the engine's REST base."""
-    base = engine_url.rstrip("/")
+    """Cockpit page of a process instance, from the engine's REST base (a cluster's first node)."""
+    base = engine_url.split(",")[0].strip().rstrip("/")
     if base.endswith("/engine-rest"):
         base = base[: -len("/engine-rest")]
     return f"{base}/camunda/app/cockpit/default/#/process-instance/{process_instance_id}"

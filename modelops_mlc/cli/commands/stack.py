@@ -44,9 +44,18 @@ def up(
     mlflow_server: Annotated[bool, typer.Option(
         "--mlflow-server", help="Also run `mlflow server` on the registry database (port MLC_MLFLOW_PORT) and the "
                                 "webhook receiver (MLC_WEBHOOK_SECRET); the daemons write through the server.")] = False,
+    postgres: Annotated[str | None, typer.Option(
+        "--postgres", metavar="URL", help="One PostgreSQL database (postgresql://USER:PASSWORD@HOST:5432/DB) for the "
+                                          "engine, the MLC store and MLflow; as MLC_POSTGRES_URL, which the other "
+                                          "commands read.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start the engine, deploy bpmn/, and start a worker, a local runtime and the ticket watcher."""
+    if postgres:
+        from modelops_mlc.cli._common import set_settings
+        from modelops_mlc.config import load_settings
+
+        set_settings(load_settings(postgres_url=postgres, home=settings().home, engine_url=settings().engine_url))
     stack = _stack(runtime_port, bpmn, watch, mlflow_server)
     with err.status("bringing the stack up…", spinner="dots") as status:
         parts = stack.up(on_step=lambda m: status.update(m + "…"))

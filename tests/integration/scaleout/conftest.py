@@ -1,6 +1,9 @@
 """Fixtures of the scale-out tests: a two-node engine cluster over one PostgreSQL database of the
 session's cluster (tests/support/postgres.py), and a worker environment pointing at both nodes.
 
+The nodes get their database the way a user gives it, as ``MLC_POSTGRES_URL``
+(``Settings.postgres_url``), and the engine creates its schema there.
+
 Both nodes are real ``mlc engine start --node`` processes (LocalEngine), started one after the
 other (the first creates the schema). Locks are short so that a killed node's work comes back
 within seconds: job locks via ``camunda.bpm.job-execution.lock-time-in-millis``, external task
@@ -39,7 +42,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @dataclass
 class Cluster:
-    settings: Settings  # MLC_ENGINE_URL names both nodes
+    settings: Settings  # MLC_ENGINE_URL names both nodes; postgres_url the database
     nodes: dict[str, LocalEngine]
     access_logs: dict[str, Path]
 
@@ -73,12 +76,12 @@ class Cluster:
         return path.read_text().count("/external-task/fetchAndLock") if path.exists() else 0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     home = tmp_path_factory.mktemp("cluster-home")
-    db = postgres.database(f"engine_{uuid.uuid4().hex[:8]}")
+    db = postgres.database(f"mlc_{uuid.uuid4().hex[:8]}")
     ports = {name: free_port() for name in NODE_NAMES}
-    base = Settings(home=home, engine_jdbc_url=db.jdbc_url, engine_jdbc_user=db.user, engine_auth="none",
+    base = Settings(home=home, postgres_url=db.url, engine_auth="none",
                     engine_url=",".join(f"http://127.0.0.1:{p}/engine-rest" for p in ports.values()))
     nodes = {name: LocalEngine(base, node=name, port=port) for name, port in ports.items()}
     found = Cluster(base, nodes, {name: home / "access" / f"node-{name}.log" for name in NODE_NAMES})
@@ -100,7 +103,6 @@ def store_db(postgres: PostgresCluster):
 @pytest.fixture
 def cluster_env(cluster: Cluster, store_db, tmp_path: Path) -> dict[str, str]:
     """Environment of a worker (or the CLI) on the cluster, with its MLC store on PostgreSQL."""
-    cluster.ensure_up()
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLC_", "MLFLOW_"))}

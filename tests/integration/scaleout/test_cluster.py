@@ -57,6 +57,7 @@ def _effects(store_url: str, table: str) -> list[str]:
 
 
 def _lifecycles_survive_a_killed_node(cluster: Any, env: dict[str, str], tmp_path: Path, count: int) -> None:
+    cluster.ensure_up()
     run = uuid.uuid4().hex[:8]
     clients = {name: _node_client(cluster, name) for name in cluster.nodes}
     sdk = EngineClient(cluster.settings)  # both URLs: what a user's SDK and the CLI get
@@ -104,15 +105,6 @@ def _lifecycles_survive_a_killed_node(cluster: Any, env: dict[str, str], tmp_pat
             client.close()
 
 
-def test_twenty_life_cycles_survive_a_node_killed_mid_run(cluster, cluster_env, tmp_path) -> None:
-    _lifecycles_survive_a_killed_node(cluster, cluster_env, tmp_path, 20)
-
-
-@pytest.mark.cluster
-def test_two_hundred_life_cycles_survive_a_node_killed_mid_run(cluster, cluster_env, tmp_path) -> None:
-    _lifecycles_survive_a_killed_node(cluster, cluster_env, tmp_path, 200)
-
-
 def test_deploys_to_both_nodes_at_once_make_one_version(cluster, tmp_path) -> None:
     """The engine's deployment lock with duplicate filtering (``mlc deploy`` uses both): of six
     deploys of the same new file racing on two nodes, one creates the definition."""
@@ -143,7 +135,6 @@ def test_deploys_to_both_nodes_at_once_make_one_version(cluster, tmp_path) -> No
 def test_the_sdk_and_the_cli_go_on_to_the_node_that_answers(cluster, cluster_env, tmp_path) -> None:
     from tests.conftest import free_port
 
-    cluster.ensure_up()
     dead = f"http://127.0.0.1:{free_port()}/engine-rest"
     env = {**cluster_env, "MLC_ENGINE_URL": f"{dead},{cluster.nodes['b'].url}"}
 
@@ -155,11 +146,23 @@ def test_the_sdk_and_the_cli_go_on_to_the_node_that_answers(cluster, cluster_env
     assert deployed.returncode == 0, deployed.stderr
     with EngineClient(Settings(engine_url=env["MLC_ENGINE_URL"])) as client:  # the SDK, the same way
         started = client.start(KEY, {"RUN": uuid.uuid4().hex[:8], "MODEL_ID": "cli"})
-    listed = mlc("instances", "--process", KEY, "--json")
-    assert listed.returncode == 0, listed.stderr
-    assert started.id in {row["id"] for row in json.loads(listed.stdout)}
+        try:
+            listed = mlc("instances", "--process", KEY, "--json")
+            assert listed.returncode == 0, listed.stderr
+            assert started.id in {row["id"] for row in json.loads(listed.stdout)}
+        finally:  # no worker here: leave nothing for the next test's
+            client.request("DELETE", f"/process-instance/{started.id}")
 
     nowhere = mlc("instances", "--json", MLC_ENGINE_URL=f"{dead},http://127.0.0.1:{free_port()}/engine-rest")
     assert nowhere.returncode == 5
     assert "cannot reach the engine at" in nowhere.stderr and dead in nowhere.stderr
     assert "Traceback" not in nowhere.stderr
+
+
+def test_twenty_life_cycles_survive_a_node_killed_mid_run(cluster, cluster_env, tmp_path) -> None:
+    _lifecycles_survive_a_killed_node(cluster, cluster_env, tmp_path, 20)
+
+
+@pytest.mark.cluster
+def test_two_hundred_life_cycles_survive_a_node_killed_mid_run(cluster, cluster_env, tmp_path) -> None:
+    _lifecycles_survive_a_killed_node(cluster, cluster_env, tmp_path, 200)
