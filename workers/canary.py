@@ -175,7 +175,8 @@ def canary_figures(ctx: TaskContext) -> dict[str, Any]:
 
 
 def _newest_on_runtime(manager: "DeploymentManager", deployment: "Deployment") -> bool:
-    serving = manager.list(deployment.model_name, runtime=deployment.runtime, state="deployed")
+    serving = [d for d in manager.list(deployment.model_name, runtime=deployment.runtime, state="deployed")
+               if not d.shadow]  # a shadow answers no caller: it does not compete with the canary
     return bool(serving) and serving[-1].id == deployment.id
 
 
