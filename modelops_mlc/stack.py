@@ -323,13 +323,19 @@ class Stack:
             if self.engine.running_pid() is None:
                 on_step("starting the engine")
                 self.engine.start(on_build_line=lambda _l: on_step("building the engine jar (first use)"))
-        if self.settings.mlflow_tracking_uri.startswith(("postgresql", "mysql", "mssql")):
+        backend = self.extras.mlflow_backend if self.extras.mlflow_server else self.settings.mlflow_tracking_uri
+        if self.extras.mlflow_server or str(backend).startswith(("postgresql", "mysql", "mssql")):
             # MLflow migrates a fresh database on first open; the daemons and `mlflow server` would
-            # do it at once and collide (sqlite has a lock file for this), so one opener does it first.
+            # do it at once and collide (sqlite's lock file binds only our openers, not the server),
+            # so one opener does it first.
             on_step("creating MLflow's tables")
-            from modelops_mlc.registry import Registry
+            import mlflow  # noqa: F401  (configures its loggers on import; quieten them afterwards)
 
-            Registry(self.settings).client
+            from modelops_mlc.registry import Registry
+            from modelops_mlc.registry.quiet import quiet_mlflow
+
+            with quiet_mlflow():
+                Registry(self.settings.model_copy(update={"mlflow_tracking_uri": backend})).client
         if self.bpmn_dir is not None:
             on_step(f"deploying {self.bpmn_dir}")
             with EngineClient(self.settings) as client:
