@@ -160,7 +160,8 @@ def main() -> int:
         "--asset", f"TEST_DATA={files['test']}")
 
     chapter("3. Submit a snapshot", "Marking version 1 as a snapshot with run_test=true fires "
-            "mlc.model-submitted, which starts the deploy-with-test process.")
+            "mlc.model-submitted: mlc-productionize asks the decision mlc-process-selection which process "
+            "this model takes (deploy-with-test: it has no low-risk tags), scans the model and calls it.")
     before = known_instances()
     mlc("model", "snapshot", MODEL, "--version", "1", "--tag", "run_test=true")
 
