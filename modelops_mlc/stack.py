@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -311,8 +311,10 @@ class Stack:
 
     # -- operations -----------------------------------------------------------------------------
 
-    def up(self, on_step: Callable[[str], None] = lambda _m: None) -> list[PartStatus]:
-        """Start every part that is not running; deploy bpmn/ (changed resources only)."""
+    def up(self, on_step: Callable[[str], None] = lambda _m: None, *,
+           parts: Collection[str] | None = None) -> list[PartStatus]:
+        """Start every part that is not running (or only the daemons named in ``parts``); deploy
+        bpmn/ (changed resources only)."""
         from modelops_mlc.engine import EngineClient
 
         if self.extras.mlflow_server and not (self.settings.webhook_secret and
@@ -342,23 +344,24 @@ class Stack:
                 client.ping()
                 client.deploy_processes([self.bpmn_dir], name="mlc-processes", changed_only=True)
         self.extras.save(self.settings.home)  # before any start: `mlc down` must know all it may have started
-        for daemon in self.daemons:
+        chosen = [d for d in self.daemons if parts is None or d.name in parts]
+        for daemon in chosen:
             if daemon.name == "mlflow-server":
                 daemon.env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = self._webhook_encryption_key()
             on_step(f"starting {daemon.name}")
             daemon.start()
         deadline = time.monotonic() + 120  # `mlflow server` alone takes a minute on a loaded machine
         while time.monotonic() < deadline:
-            parts = self.status()
-            if all(p.healthy for p in parts):
+            states = [self._engine_status(), *(d.status() for d in chosen)]
+            if all(p.healthy for p in states):
                 break
-            dead = [p for p in parts[1:] if not p.running]
+            dead = [p for p in states[1:] if not p.running]
             if dead:
                 raise LocalEngineError(
                     f"{dead[0].name} exited right after start", hint=f"see its log: {dead[0].log}")
-            on_step("waiting for " + ", ".join(p.name for p in parts if not p.healthy))
+            on_step("waiting for " + ", ".join(p.name for p in states if not p.healthy))
             time.sleep(0.5)
-        if self.extras.mlflow_server and all(p.healthy for p in parts):
+        if any(d.name == "mlflow-server" for d in chosen) and all(p.healthy for p in states):
             on_step("registering the webhook on the MLflow server")
             self._register_webhook()
         return self.status()
@@ -372,6 +375,9 @@ class Stack:
         return stopped
 
     def status(self) -> list[PartStatus]:
+        return [self._engine_status(), *(d.status() for d in self.daemons)]
+
+    def _engine_status(self) -> PartStatus:
         eng = self.engine.status() if self._engine_is_local() else None
         if eng is not None:
             first = PartStatus("engine", eng.running, eng.answering, eng.pid,
@@ -388,7 +394,7 @@ class Stack:
                 first = PartStatus("engine", True, True, None, f"{self.settings.engine_url} (external)")
             except EngineError as exc:
                 first = PartStatus("engine", False, False, None, exc.message)
-        return [first, *(d.status() for d in self.daemons)]
+        return first
 
 
 def _answers(url: str) -> tuple[bool, str]:
