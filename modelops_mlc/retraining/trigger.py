@@ -43,8 +43,6 @@ def request_retrain(
     from modelops_mlc.engine import EngineClient
     from modelops_mlc.registry import Registry, parse_model_id
 
-    name = parse_model_id(model_id)[0]
-    Registry(settings).get_model(name)  # an unknown model is the caller's mistake, not a ticket
     variables: dict[str, Any] = {**dict(extra or {}), "MODEL_ID": model_id, "RETRAIN_TRIGGER": trigger,
                                  "RETRAIN_REQUEST": uuid.uuid4().hex}
     if training_data is not None:
@@ -56,6 +54,7 @@ def request_retrain(
         if improvement_margin < 0:
             raise UsageError(f"the improvement margin must be 0 or more, got {improvement_margin}")
         variables["IMPROVEMENT_MARGIN"] = float(improvement_margin)
+    Registry(settings).get_model(parse_model_id(model_id)[0])  # an unknown model is the caller's mistake, not a ticket
     with EngineClient(settings) as client:
         client.signal(SIGNAL, variables)  # returns once the started instance waits at its first task
         found = client.instances(process_key=PROCESS_KEY, variables={"RETRAIN_REQUEST": variables["RETRAIN_REQUEST"]},

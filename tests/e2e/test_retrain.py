@@ -52,7 +52,7 @@ def test_a_better_challenger_goes_through_canary_to_promotion(stack: StackHandle
     DeploymentManager(stack.settings).deploy(name, "1", "PROD", requested_by="e2e")
 
     r = run_mlc("retrain", name, "--data", str(data["paths"]["train"]), "--var", "TRAIN_POLL_INTERVAL=PT1S",
-                "--var", "CANARY_WEIGHT=50", "--var", "CANARY_WINDOW=PT5S", "--var", "CANARY_MIN_REQUESTS=10", "--json")
+                "--var", "CANARY_WEIGHT=50", "--var", "CANARY_WINDOW=PT5S", "--var", "CANARY_MIN_REQUESTS=5", "--json")
     assert r.returncode == 0, r.stderr
     inst = json.loads(r.stdout)["process_instance_id"]
 
