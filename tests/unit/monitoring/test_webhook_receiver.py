@@ -82,6 +82,17 @@ def test_the_start_event_a_trigger_enters_by() -> None:
         start_event_id(two, "other-key")
 
 
+def test_mlc_monitor_is_entered_by_its_mlc_monitor_signal_start() -> None:
+    import xml.etree.ElementTree as ET
+
+    xml = (DATA.parents[1] / "bpmn" / "monitor.bpmn").read_text()
+    ns = {"b": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+    root = ET.fromstring(xml)
+    start = root.find(f".//b:startEvent[@id='{start_event_id(xml, 'mlc-monitor')}']", ns)
+    signal_ref = start.find("b:signalEventDefinition", ns).get("signalRef")
+    assert root.find(f"b:signal[@id='{signal_ref}']", ns).get("name") == "mlc.monitor"
+
+
 @pytest.fixture
 def client(engine, settings: Settings):
     with EngineClient(settings) as c:
