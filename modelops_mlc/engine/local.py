@@ -5,9 +5,10 @@ State lives under ``$MLC_HOME/engine``: ``engine.pid``, ``engine.log`` and the H
 ``MLC_ENGINE_JAR``).
 
 A named node (``mlc engine start --node a --port 8081``) is one engine of a cluster: several
-such processes share one PostgreSQL database (``MLC_ENGINE_JDBC_URL``), each with its PID file
-and log under ``$MLC_HOME/engine/nodes/<name>``, and each runs the job executor. The name is
-the engine's ``hostname``, which the history's job log records for every job a node ran.
+such processes share one PostgreSQL database (``MLC_POSTGRES_URL`` or ``MLC_ENGINE_JDBC_URL``),
+each with its PID file and log under ``$MLC_HOME/engine/nodes/<name>``, and each runs the job
+executor. The name is the engine's ``hostname``, which the history's job log records for every
+job a node ran.
 """
 
 from __future__ import annotations
@@ -234,7 +235,7 @@ class LocalEngine:
                                    hint="`mlc engine status` shows it; `mlc engine stop` stops it")
         if self.node and not self.settings.engine_jdbc_url:
             raise UsageError(f"engine node {self.node!r} needs a database the nodes share",
-                             hint="set MLC_ENGINE_JDBC_URL (PostgreSQL), MLC_ENGINE_JDBC_USER and MLC_ENGINE_JDBC_PASSWORD")
+                             hint="set MLC_POSTGRES_URL (or MLC_ENGINE_JDBC_URL, _USER and _PASSWORD)")
         if self.pid_file.exists():
             self.pid_file.unlink()  # stale: its process is gone
         if _port_in_use(self.port):

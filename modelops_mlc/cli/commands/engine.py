@@ -15,7 +15,7 @@ app = typer.Typer(help="Run the local Camunda 7 engine (built from engine/pom.xm
 
 NodeOpt = Annotated[
     str | None,
-    typer.Option("--node", help="Name of a cluster node: its own PID file and log; needs MLC_ENGINE_JDBC_URL."),
+    typer.Option("--node", help="Name of a cluster node: its own PID file and log; needs a shared database (MLC_POSTGRES_URL)."),
 ]
 PortOpt = Annotated[int | None, typer.Option("--port", help="Port the engine binds (default MLC_ENGINE_PORT).")]
 
