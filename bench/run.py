@@ -45,6 +45,7 @@ BENCHMARKS: dict[str, tuple[bool, list[str]]] = {
     "drift": (False, []),
     "scoring": (False, []),
     "lifecycle": (True, []),
+    "monitor_scale": (True, []),
 }
 TIMEOUT_S = {"smoke": 600, "full": 3 * 3600}
 _JSON_MARK = re.compile(r"<!-- bench-json (\{.*\}) -->")
