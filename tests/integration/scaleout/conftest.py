@@ -4,8 +4,9 @@ session's cluster (tests/support/postgres.py), and a worker environment pointing
 The nodes get their database the way a user gives it, as ``MLC_POSTGRES_URL``
 (``Settings.postgres_url``), and the engine creates its schema there.
 
-Both nodes are real ``mlc engine start --node`` processes (LocalEngine), started one after the
-other (the first creates the schema). Locks are short so that a killed node's work comes back
+Both nodes are started as a user starts them, ``mlc engine start --node NAME --port P`` with
+``MLC_POSTGRES_URL`` set, one after the other (the first creates the schema); the tests read and
+kill them through LocalEngine. Locks are short so that a killed node's work comes back
 within seconds: job locks via ``camunda.bpm.job-execution.lock-time-in-millis``, external task
 locks via the worker's ``--lock-duration``. Each node writes a Tomcat access log, so a test can
 see which node a worker's fetches went to.
@@ -13,7 +14,9 @@ see which node a worker's fetches went to.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +26,7 @@ import pytest
 
 from modelops_mlc.config import Settings
 from modelops_mlc.engine.local import LocalEngine
-from tests.conftest import free_port
+from tests.conftest import free_port, mlc_command
 from tests.support.postgres import PostgresCluster
 
 JOB_LOCK_MS = 10_000
@@ -60,9 +63,13 @@ class Cluster:
             f"-Dserver.tomcat.accesslog.prefix={self.access_logs[name].stem}",
             "-Dserver.tomcat.accesslog.suffix=.log -Dserver.tomcat.accesslog.file-date-format=",
         ])
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("MLC_ENGINE_JAVA_OPTS", java_opts)
-            node.start(timeout=240)
+        env = {**os.environ, "MLC_HOME": str(self.settings.home), "MLC_POSTGRES_URL": str(self.settings.postgres_url),
+               "MLC_ENGINE_JAVA_OPTS": java_opts, "MLC_ENGINE_START_TIMEOUT": "240"}
+        env = {k: v for k, v in env.items() if not k.startswith(("MLC_ENGINE_JDBC", "MLC_ENGINE_URL", "MLC_ENGINE_PORT"))}
+        done = subprocess.run([*mlc_command(), "engine", "start", "--node", name, "--port", str(node.port), "--json"],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["database"] == self.settings.engine_jdbc_url
 
     def ensure_up(self) -> None:
         """Restart any node an earlier test killed."""
