@@ -100,7 +100,8 @@ class InstanceFacts:
         return ends[-1] if ends else None
 
     def approver(self, activity: "HistoricActivity") -> str | None:
-        """Who completed a user task: its assignee, else the user the operation log names."""
+        """Who completed a user task: its assignee, else the user the operation log names, else the
+        process's ``APPROVED_BY`` (recorded by the review's listeners)."""
         task = next((t for t in self.tasks if t.get("activityInstanceId") == activity.id), None)
         if activity.assignee or (task and task.get("assignee")):
             return activity.assignee or task["assignee"]  # type: ignore[index]
@@ -108,7 +109,8 @@ class InstanceFacts:
             for op in self.operations:
                 if op.get("taskId") == task.get("id") and op.get("userId"):
                     return str(op["userId"])
-        return None
+        approved_by = self.variables.get("APPROVED_BY") if activity.end_time else None
+        return str(approved_by) if approved_by else None
 
     def actor(self, activity: "HistoricActivity") -> str:
         """The actor of a step: the worker that completed an external task, the user of a user task,
@@ -136,7 +138,8 @@ def gather_instances(client: "EngineClient", *, model_id: str | None = None, pro
             query = {"processInstanceId": inst.id}
             facts.tasks = client.history("task", query=query)
             facts.operations = client.history("user-operation", query=query)
-            for r in client.history("external-task-log", query={**query, "successLog": "true"}):
+            logs = client.history("external-task-log", query={**query, "sortBy": "timestamp", "sortOrder": "asc"})
+            for r in logs:  # oldest first: the worker that last reported wins
                 if r.get("workerId"):
                     facts.workers[r["activityInstanceId"]] = r["workerId"]
                     facts.topics[r["activityInstanceId"]] = r.get("topicName")

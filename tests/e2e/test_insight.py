@@ -42,12 +42,10 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def mlc(stack: StackHandle, *args: str, user: str | None = None) -> Any:
-    """The real CLI against the stack; JSON output parsed when the command printed some."""
+def mlc(stack: StackHandle, *args: str) -> Any:
+    """The real CLI against the stack (no --user, no MLC_USER); JSON output parsed when it printed some."""
     env = {**os.environ, **stack.env, "COLUMNS": "200"}
     env.pop("MLC_USER", None)
-    if user:
-        env["MLC_USER"] = user
     r = subprocess.run([*mlc_command(), *args], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, f"mlc {' '.join(args)}: {r.stderr}"
     return json.loads(r.stdout) if r.stdout.strip().startswith(("{", "[")) else r
@@ -111,11 +109,9 @@ def lives(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> dict[
                           tags={"TAG": f"svc-{name}", "target": "target", "run_test": "true"})
 
     with EngineClient(stack.settings) as client:
-        mlc(stack, "signal", "model-submitted", "--model-id", good, "--var", "MODEL_VERSION=1",
-            "--var", f"MODEL_STAGE={stage}", user="alice")
-        mlc(stack, "signal", "model-submitted", "--model-id", weak, "--var", "MODEL_VERSION=1", user="alice")
-        mlc(stack, "signal", "model-submitted", "--model-id", lost, "--var", "MODEL_VERSION=1",
-            "--var", "MODEL_STAGE=NOWHERE", user="alice")
+        for name, stage_of in ((good, stage), (weak, None), (lost, "NOWHERE")):
+            client.signal("mlc.model-submitted", {"MODEL_ID": name, "MODEL_VERSION": 1, "SUBMITTED_BY": "alice",
+                                                  **({"MODEL_STAGE": stage_of} if stage_of else {})})
         for name in (good, lost):  # approved from the CLI without --user: the approver is the OS user
             task = review_task(client, name)
             mlc(stack, "tasks", "complete", task.id, "--var", "approved=true")
@@ -124,11 +120,11 @@ def lives(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> dict[
         weak_instances = settled(client, weak, 1)
 
         out = d / "scores.csv"
-        mlc(stack, "signal", "deployed-batch-job", "--var", f"TAG=svc-{suffix}", "--var", f"MODEL_STAGE={stage}",
-            "--var", f"INPUT_FILE={paths['features']}", "--var", f"OUTPUT_FILE={out}")
-        mlc(stack, "signal", "run-back-test", "--model-id", good, "--var", f"INPUT_FILE={paths['flipped']}")
-        mlc(stack, "signal", "monitor", "--model-id", good, "--var", f"REFERENCE_DATA={paths['train']}",
-            "--var", f"CURRENT_DATA={paths['test']}")
+        client.signal("mlc.deployed-batch-job", {"TAG": f"svc-{suffix}", "MODEL_STAGE": stage,
+                                                 "INPUT_FILE": str(paths["features"]), "OUTPUT_FILE": str(out)})
+        client.signal("mlc.run-back-test", {"MODEL_ID": good, "INPUT_FILE": str(paths["flipped"])})
+        client.signal("mlc.monitor", {"MODEL_ID": good, "REFERENCE_DATA": str(paths["train"]),
+                                      "CURRENT_DATA": str(paths["test"])})
         everything = settled(client, good, len(deployed) + 3)
     return {"good": good, "weak": weak, "lost": lost, "paths": paths, "scores": out, "since": since,
             "deployed": deployed, "instances": everything, "weak_instances": weak_instances,
@@ -234,9 +230,10 @@ def test_kpis_equal_the_engine_history(stack: StackHandle, client: EngineClient,
     overall = mlc(stack, "kpi", "--since", lives["since"].isoformat(), "--json")
     assert {good, lives["weak"], lives["lost"]} <= set(overall["models"])
     assert lives["weak"] in overall["unmonitored"] and good not in overall["unmonitored"]
-    weak = mlc(stack, "kpi", "--model-id", lives["weak"], "--json")
-    assert (weak["tests"], weak["tests_passed"], weak["deployments"]) == (1, 0, 0)
-    assert weak["time_to_deployment"]["count"] == 0
+    from modelops_mlc.insight.kpi import compute_kpis
+
+    weak = compute_kpis(client, lives["registry"], model_id=lives["weak"])
+    assert (weak.tests, weak.tests_passed, weak.deployments, weak.time_to_deployment.count) == (1, 0, 0, 0)
 
 
 def test_model_card_holds_the_real_metrics_and_is_kept_with_the_version(stack: StackHandle, lives, tmp_path: Path) -> None:
