@@ -17,17 +17,15 @@ from workers.support import job_errors, model_name, version_spec
 from workers.variables import (
     CHALLENGER_VERSION,
     CHAMPION_VERSION,
+    COMPARE_GUARD_LOSSES,
+    COMPARE_IMPROVEMENT,
+    COMPARE_PRIMARY_METRIC,
     COMPARE_RESULTS,
     COMPARE_WINNER,
     INPUT_FILE,
     MODEL_VERSION,
     TOPIC_COMPARE,
 )
-
-# inputs of the retrain decision (documented with mlc-retrain in docs/process-contract.md)
-COMPARE_PRIMARY_METRIC = "COMPARE_PRIMARY_METRIC"
-COMPARE_IMPROVEMENT = "COMPARE_IMPROVEMENT"  # Double, relative, > 0: the challenger is better
-COMPARE_GUARD_LOSSES = "COMPARE_GUARD_LOSSES"  # guard metrics the challenger loses on, comma-separated ("" for none)
 
 
 @topic(TOPIC_COMPARE, cpu_bound=True)

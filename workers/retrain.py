@@ -21,30 +21,29 @@ from workers.support import job_errors, model_name, model_spec
 from workers.variables import (
     CHALLENGER_VERSION,
     CHAMPION_VERSION,
+    DATA_PROBLEMS,
+    DATA_VALID,
+    DEFAULT_RETRAIN_DMN_KEY,
     MLC_JOB_FAILED,
     MODEL_ID,
     MODEL_VERSION,
     PARENT_VERSION,
+    RETRAIN_CLAIMED,
+    RETRAIN_DMN_KEY,
+    RETRAIN_HOLDER,
+    REVIEW_IN_TICKET,
+    TOPIC_RETRAIN_CLAIM,
+    TOPIC_RETRAIN_RELEASE,
+    TOPIC_TRAIN_STATUS,
+    TOPIC_TRAIN_SUBMIT,
+    TOPIC_VALIDATE_DATA,
+    TRAIN_JOB_ID,
+    TRAIN_JOB_STATE,
+    TRAIN_PARAMS,
     TRAIN_RUN_ID,
     TRAINING_DATA,
 )
 
-TOPIC_RETRAIN_CLAIM = "retrain-claim"
-TOPIC_VALIDATE_DATA = "validate-data"
-TOPIC_TRAIN_SUBMIT = "train-submit"
-TOPIC_TRAIN_STATUS = "train-status"
-TOPIC_RETRAIN_RELEASE = "retrain-release"
-
-RETRAIN_CLAIMED = "RETRAIN_CLAIMED"  # this instance holds the model's retrain claim
-RETRAIN_HOLDER = "RETRAIN_HOLDER"  # process instance of the running retrain (ours, or the one that refused us)
-REVIEW_IN_TICKET = "REVIEW_IN_TICKET"  # tag governance_level=production: approval by ticket
-RETRAIN_DMN_KEY = "RETRAIN_DMN_KEY"  # tag retrain_dmn, default mlc-retrain-decision
-DEFAULT_RETRAIN_DMN_KEY = "mlc-retrain-decision"
-DATA_VALID = "DATA_VALID"
-DATA_PROBLEMS = "DATA_PROBLEMS"  # the problems found, "; "-separated
-TRAIN_PARAMS = "TRAIN_PARAMS"  # JSON object handed to the training entrypoint as params
-TRAIN_JOB_ID = "TRAIN_JOB_ID"
-TRAIN_JOB_STATE = "TRAIN_JOB_STATE"  # submitted / running / succeeded (failed, crashed: BPMN error)
 
 
 def _champion(ctx: TaskContext, registry: Any) -> Any:

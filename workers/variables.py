@@ -25,6 +25,12 @@ TOPIC_CANARY_PROMOTE = "canary-promote"
 TOPIC_CANARY_ROLLBACK = "canary-rollback"
 TOPIC_SCAN = "scan"
 
+TOPIC_RETRAIN_CLAIM = "retrain-claim"
+TOPIC_VALIDATE_DATA = "validate-data"
+TOPIC_TRAIN_SUBMIT = "train-submit"
+TOPIC_TRAIN_STATUS = "train-status"
+TOPIC_RETRAIN_RELEASE = "retrain-release"
+
 BUILTIN_TOPICS: tuple[str, ...] = (
     TOPIC_GET_MODEL,
     TOPIC_TRAIN,
@@ -43,6 +49,11 @@ BUILTIN_TOPICS: tuple[str, ...] = (
     TOPIC_CANARY_PROMOTE,
     TOPIC_CANARY_ROLLBACK,
     TOPIC_SCAN,
+    TOPIC_RETRAIN_CLAIM,
+    TOPIC_VALIDATE_DATA,
+    TOPIC_TRAIN_SUBMIT,
+    TOPIC_TRAIN_STATUS,
+    TOPIC_RETRAIN_RELEASE,
 )
 
 # -- BPMN error codes -------------------------------------------------------------------------
@@ -101,6 +112,10 @@ CHAMPION_VERSION = "CHAMPION_VERSION"
 CHALLENGER_VERSION = "CHALLENGER_VERSION"
 COMPARE_WINNER = "COMPARE_WINNER"  # champion / challenger
 COMPARE_RESULTS = "COMPARE_RESULTS"  # JSON
+# inputs of the retrain decision
+COMPARE_PRIMARY_METRIC = "COMPARE_PRIMARY_METRIC"
+COMPARE_IMPROVEMENT = "COMPARE_IMPROVEMENT"  # Double, relative, > 0: the challenger is better
+COMPARE_GUARD_LOSSES = "COMPARE_GUARD_LOSSES"  # guard metrics the challenger loses on, comma-separated ("" for none)
 
 # -- deploy -----------------------------------------------------------------------------------
 DEFAULT_STAGE = "QA"
@@ -192,6 +207,18 @@ TICKET_URL = "TICKET_URL"
 NOTIFY_LEVEL = "NOTIFY_LEVEL"  # info / warning / error
 NOTIFY_MESSAGE = "NOTIFY_MESSAGE"
 NOTIFICATION_ID = "NOTIFICATION_ID"
+
+# -- mlc-retrain: retrain-claim, validate-data, train-submit, train-status, retrain-release ----
+RETRAIN_CLAIMED = "RETRAIN_CLAIMED"  # this instance holds the model's retrain claim
+RETRAIN_HOLDER = "RETRAIN_HOLDER"  # process instance of the running retrain (ours, or the one that refused us)
+REVIEW_IN_TICKET = "REVIEW_IN_TICKET"  # tag governance_level=production: approval by ticket
+RETRAIN_DMN_KEY = "RETRAIN_DMN_KEY"  # tag retrain_dmn, default mlc-retrain-decision
+DEFAULT_RETRAIN_DMN_KEY = "mlc-retrain-decision"
+DATA_VALID = "DATA_VALID"
+DATA_PROBLEMS = "DATA_PROBLEMS"  # the problems found, "; "-separated
+TRAIN_PARAMS = "TRAIN_PARAMS"  # JSON object handed to the training entrypoint as params
+TRAIN_JOB_ID = "TRAIN_JOB_ID"
+TRAIN_JOB_STATE = "TRAIN_JOB_STATE"  # submitted / running / succeeded (failed, crashed: BPMN error)
 
 # -- retrain / user tasks (set by processes, read here for context) ----------------------------
 APPROVED = "approved"
