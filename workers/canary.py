@@ -10,7 +10,6 @@ idempotent: a redelivered promote or rollback finds its work done and reports it
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from modelops_mlc.errors import BpmnError, MlcError, NotFoundError, RuntimeServiceError, TaskFailed, UsageError
@@ -63,14 +62,15 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 RETIRED_TAG = "mlc.retired"
 
-_ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
-
-
 def _window(ctx: TaskContext) -> str:
+    from modelops_mlc.durations import iso_duration_seconds
+
     value = str(ctx.get(CANARY_WINDOW, "") or DEFAULT_CANARY_WINDOW).strip().upper()
-    if not _ISO_DURATION.match(value):
+    try:
+        iso_duration_seconds(value)
+    except UsageError:
         raise TaskFailed(f"{CANARY_WINDOW} must be an ISO-8601 duration such as PT10M or PT1H, got "
-                         f"{ctx.get(CANARY_WINDOW)!r}", retryable=False)
+                         f"{ctx.get(CANARY_WINDOW)!r}", retryable=False) from None
     return value
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from modelops_mlc.errors import BpmnError, JobError, NotFoundError, TaskFailed
+from modelops_mlc.errors import BpmnError, JobError, NotFoundError, TaskFailed, UsageError
 from workers.handlers import TaskContext, topic
 from workers.support import job_errors, model_name, model_spec
 from workers.variables import (
@@ -41,8 +41,11 @@ from workers.variables import (
     TRAIN_JOB_STATE,
     TRAIN_PARAMS,
     TRAIN_RUN_ID,
+    TRAIN_TIMEOUT,
     TRAINING_DATA,
 )
+
+DEFAULT_TRAIN_TIMEOUT_S = 6 * 3600.0
 
 
 
@@ -139,13 +142,30 @@ def train_submit(ctx: TaskContext) -> dict[str, Any]:
     return {TRAIN_JOB_ID: job.id, TRAIN_JOB_STATE: job.state}
 
 
+def _train_timeout_s(ctx: TaskContext) -> float:
+    """TRAIN_TIMEOUT: seconds, or an ISO-8601 duration such as PT6H (default 6 hours)."""
+    raw = ctx.get(TRAIN_TIMEOUT)
+    if raw in (None, ""):
+        return DEFAULT_TRAIN_TIMEOUT_S
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        pass
+    from modelops_mlc.durations import iso_duration_seconds
+
+    try:
+        return iso_duration_seconds(str(raw))
+    except UsageError as exc:
+        raise TaskFailed(f"{TRAIN_TIMEOUT} {raw!r}: {exc.message}", retryable=False) from exc
+
+
 @topic(TOPIC_TRAIN_STATUS)
 def train_status(ctx: TaskContext) -> dict[str, Any]:
     from modelops_mlc.retraining.jobs import status
 
     job_id = str(ctx.require(TRAIN_JOB_ID))
     try:
-        job = status(ctx.settings, job_id)
+        job = status(ctx.settings, job_id, timeout_s=_train_timeout_s(ctx))
     except NotFoundError as exc:
         raise BpmnError(MLC_JOB_FAILED, exc.message) from exc
     if job.state in ("failed", "crashed"):

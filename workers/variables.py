@@ -219,6 +219,7 @@ DATA_PROBLEMS = "DATA_PROBLEMS"  # the problems found, "; "-separated
 TRAIN_PARAMS = "TRAIN_PARAMS"  # JSON object handed to the training entrypoint as params
 TRAIN_JOB_ID = "TRAIN_JOB_ID"
 TRAIN_JOB_STATE = "TRAIN_JOB_STATE"  # submitted / running / succeeded (failed, crashed: BPMN error)
+TRAIN_TIMEOUT = "TRAIN_TIMEOUT"  # seconds or ISO duration (default PT6H): a job running longer is stopped and fails
 
 # -- retrain / user tasks (set by processes, read here for context) ----------------------------
 APPROVED = "approved"

@@ -158,6 +158,23 @@ def _alive(row: TrainingJobRow) -> bool:
         return False
 
 
+def _stop_overdue(row: TrainingJobRow, now: dt.datetime, timeout_s: float | None) -> str | None:
+    """Past ``timeout_s`` since it was submitted, a job still running is stopped (its whole
+    session, on the host that started it) and failed: a training that hangs alive would keep the
+    process polling for ever."""
+    begun = _utc(row.created_at)
+    if timeout_s is None or begun is None or (now - begun).total_seconds() <= timeout_s:
+        return None
+    if row.pid is not None and row.host == socket.gethostname() and _alive(row):
+        import signal
+
+        try:
+            os.killpg(row.pid, signal.SIGKILL)  # its own session (start_new_session): the group is the job
+        except ProcessLookupError:
+            pass
+    return f"training job ran longer than its timeout of {timeout_s:g} s and was stopped"
+
+
 def _crash_reason(row: TrainingJobRow, now: dt.datetime) -> str | None:
     if row.pid is not None and row.host == socket.gethostname():
         return None if _alive(row) else f"training process {row.pid} exited without a result"
@@ -167,8 +184,9 @@ def _crash_reason(row: TrainingJobRow, now: dt.datetime) -> str | None:
     return None
 
 
-def status(settings: "Settings", job_id: str) -> TrainingJob:
-    """The job's current record; an active job whose process is gone is marked ``crashed``."""
+def status(settings: "Settings", job_id: str, *, timeout_s: float | None = None) -> TrainingJob:
+    """The job's current record; an active job whose process is gone is marked ``crashed``, one
+    older than ``timeout_s`` is stopped and marked ``failed``."""
     store = open_store(settings)
     with store.session() as s:
         row = s.get(TrainingJobRow, job_id)
@@ -176,11 +194,13 @@ def status(settings: "Settings", job_id: str) -> TrainingJob:
             raise NotFoundError(f"no training job {job_id}")
         if row.state not in ACTIVE:
             return _record(row)
-        reason = _crash_reason(row, utcnow())
-        if reason is None:
+        now = utcnow()
+        overdue = _stop_overdue(row, now, timeout_s)
+        reason = None if overdue else _crash_reason(row, now)
+        if overdue is None and reason is None:
             return _record(row)
         s.execute(update(TrainingJobRow).where(TrainingJobRow.id == job_id, TrainingJobRow.state.in_(ACTIVE))
-                  .values(state="crashed", error=reason, finished_at=utcnow()))
+                  .values(state="failed" if overdue else "crashed", error=overdue or reason, finished_at=now))
     with store.session() as s:  # re-read: the job may have written its result just before
         return _record(s.get(TrainingJobRow, job_id))  # type: ignore[arg-type]
 

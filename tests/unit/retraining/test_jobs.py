@@ -64,3 +64,20 @@ def test_a_second_runner_of_a_job_does_nothing(settings) -> None:
     assert run_job(settings, job_id) is None
     with open_store(settings).session() as s:
         assert s.get(TrainingJobRow, job_id).pid == 123
+
+
+def test_a_job_running_past_its_timeout_is_stopped_and_fails(settings) -> None:
+    hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+    try:
+        import psutil
+
+        started = psutil.Process(hung.pid).create_time()
+        job_id = _row(settings, state="running", pid=hung.pid, pid_started=started, host=socket.gethostname(),
+                      heartbeat_at=utcnow(), created_at=utcnow() - dt.timedelta(seconds=30))
+        assert status(settings, job_id, timeout_s=60).state == "running"  # inside its timeout: left alone
+        job = status(settings, job_id, timeout_s=10)
+        assert job.state == "failed" and "longer than its timeout of 10 s" in job.error
+        assert hung.wait(timeout=10) != 0  # the hung training was stopped
+    finally:
+        if hung.poll() is None:
+            hung.kill()
