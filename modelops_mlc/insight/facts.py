@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from modelops_mlc.registry import Registry
 
 __all__ = [
+    "SHOWN_ACTIVITIES",
+    "WAITING_ACTIVITIES",
     "InstanceFacts",
     "cockpit_url",
     "gather_instances",
@@ -88,6 +90,7 @@ class InstanceFacts:
     operations: list[dict[str, Any]] = field(default_factory=list)
     workers: dict[str, str] = field(default_factory=dict)  # activity instance id -> worker id
     topics: dict[str, str] = field(default_factory=dict)  # activity instance id -> external task topic
+    decisions: dict[str, dict[str, Any]] = field(default_factory=dict)  # activity instance id -> decision evaluated
 
     @property
     def path(self) -> list[str]:
@@ -127,7 +130,8 @@ class InstanceFacts:
 def gather_instances(client: "EngineClient", *, model_id: str | None = None, process_key: str | None = None,
                      since: dt.datetime | None = None, limit: int = 200, details: bool = True) -> list[InstanceFacts]:
     """Process instances (oldest first; started since ``since``) with their activities and variables, and
-    with ``details`` their user tasks, user operations and the workers (and topics) of their external tasks."""
+    with ``details`` their user tasks, user operations, decisions evaluated and the workers (and topics)
+    of their external tasks."""
     found = []
     for inst in reversed(client.instances(model_id=model_id, process_key=process_key, limit=limit)):
         if since is not None and parse_time(inst.start_time) < since:  # type: ignore[operator]
@@ -138,6 +142,13 @@ def gather_instances(client: "EngineClient", *, model_id: str | None = None, pro
             query = {"processInstanceId": inst.id}
             facts.tasks = client.history("task", query=query)
             facts.operations = client.history("user-operation", query=query)
+            for d in client.history("decision-instance", query={**query, "includeOutputs": "true"}):
+                outputs = d.get("outputs") or []
+                facts.decisions[d.get("activityInstanceId") or d["id"]] = {
+                    "decision": d.get("decisionDefinitionKey"),
+                    "rules": sorted({o["ruleId"] for o in outputs if o.get("ruleId")}),
+                    "outputs": {o.get("variableName") or o.get("clauseName"): o.get("value") for o in outputs},
+                }
             logs = client.history("external-task-log", query={**query, "sortBy": "timestamp", "sortOrder": "asc"})
             for r in logs:  # oldest first: the worker that last reported wins
                 if r.get("workerId"):

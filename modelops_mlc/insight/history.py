@@ -44,6 +44,10 @@ class HistoryEvent(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+_STEP_TYPES = {"serviceTask", "externalTask", "userTask", "businessRuleTask", "intermediateMessageCatch",
+               "receiveTask", "callActivity", "boundaryError", "intermediateTimer", "sendTask", "scriptTask"}
+
+
 def _version_of(value: Any) -> int | None:
     try:
         return int(str(value).rsplit("/", 1)[-1])
@@ -77,17 +81,14 @@ def _process_events(settings: "Settings", facts: InstanceFacts) -> list[HistoryE
             events.append(HistoryEvent(kind="approval", what=f"{base['step']}{verdict}",
                                        details={"approved": approved if act.end_time else None,
                                                 "comment": facts.variables.get("review_comment")}, **base))
-        elif act.activity_type == "businessRuleTask" and isinstance(facts.variables.get("TEST_VERDICT"), dict):
-            verdict = facts.variables["TEST_VERDICT"]
-            events.append(HistoryEvent(kind="step", what=f"{base['step']}: {'passed' if verdict.get('passed') else 'failed'}",
-                                       details={"verdict": verdict}, **base))
+        elif act.id in facts.decisions:  # what the engine's DMN decided, and by which rules
+            decided = facts.decisions[act.id]
+            shown = ", ".join(f"{k}={v}" for k, v in decided["outputs"].items())
+            events.append(HistoryEvent(kind="step", what=f"{base['step']}: {decided['decision']} -> {shown}",
+                                       details=decided, **base))
         else:
             events.append(HistoryEvent(kind="step", what=str(base["step"]), **base))
     return events
-
-
-_STEP_TYPES = {"serviceTask", "externalTask", "userTask", "businessRuleTask", "intermediateMessageCatch",
-               "receiveTask", "callActivity", "boundaryError", "intermediateTimer", "sendTask", "scriptTask"}
 
 
 def _test_events(registry: "Registry", name: str, by_run: dict[str, InstanceFacts]) -> list[HistoryEvent]:

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from modelops_mlc.insight.facts import InstanceFacts, gather_instances, iso, model_name, parse_time, store_rows
+from modelops_mlc.insight.facts import (
+    WAITING_ACTIVITIES,
+    InstanceFacts,
+    gather_instances,
+    iso,
+    model_name,
+    parse_time,
+    store_rows,
+)
 
 if TYPE_CHECKING:
     from modelops_mlc.engine import EngineClient
@@ -161,7 +168,7 @@ def compute_kpis(client: "EngineClient", registry: "Registry", *, since: dt.date
     ticket_waits: dict[str, list[Sample]] = {}
     for f in scoped:
         for a in f.activities:
-            if a.activity_type in ("intermediateMessageCatch", "receiveTask") and a.end_time and not a.canceled:
+            if a.activity_type in WAITING_ACTIVITIES and a.end_time and not a.canceled:
                 ticket_waits.setdefault(a.activity_id, []).append(Sample(
                     model_id=_model(f), instance_id=f.instance.id, what=a.activity_name or a.activity_id,
                     start=a.start_time or "", end=a.end_time, seconds=_seconds(a.start_time, a.end_time),

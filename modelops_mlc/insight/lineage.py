@@ -34,9 +34,6 @@ class LineageNode(BaseModel):
     facts: dict[str, Any] = Field(default_factory=dict)
     children: list["LineageNode"] = Field(default_factory=list)
 
-    def walk(self) -> list["LineageNode"]:
-        return [self, *(n for c in self.children for n in c.walk())]
-
 
 def _short(sha: str | None) -> str:
     return f"sha256 {sha[:12]}" if sha else "no hash recorded"

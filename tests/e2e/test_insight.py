@@ -154,6 +154,12 @@ def test_history_covers_what_was_done_with_actors_and_links(stack: StackHandle, 
     assert process["details"]["path"] == [a for a in engine_path if a in process["details"]["path"]]
     assert {"task_train", "task_run_test", "task_review", "task_deploy", "end_deployed"} <= set(process["details"]["path"])
 
+    [decided] = [e for e in events if e["instance_id"] == deploy.id and e["details"].get("decision")]
+    [engine_decision] = rest(client, "/history/decision-instance", processInstanceId=deploy.id, includeOutputs="true")
+    assert decided["details"]["decision"] == engine_decision["decisionDefinitionKey"]
+    assert decided["details"]["outputs"] == {o["variableName"]: o["value"] for o in engine_decision["outputs"]}
+    assert decided["details"]["outputs"]["passed"] is True
+
     variables = client.variables(deploy.id)
     tests = {e["details"]["run_id"]: e for e in events if e["kind"] == "test"}
     deploy_test = tests[variables["TEST_RUN_ID"]]
