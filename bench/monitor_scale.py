@@ -5,6 +5,7 @@ second (mlc-monitor instances ended in the window), how late the timers fire (th
 the job's due date, p50 and p99), incidents (0 expected), and the peak RSS of the engine and of the
 worker (its process tree). The monitor's ML steps are stand-ins returning fixed figures
 (bench/_monitor_handlers.py): this measures the orchestration, bench/drift.py the drift check.
+
 Usage::
 
     python -m bench.monitor_scale [--smoke] [--models 1000] [--cycle 60] [--seconds 240] [--engine-url URL]
