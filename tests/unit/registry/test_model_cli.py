@@ -79,7 +79,9 @@ def test_model_commands_and_bad_input(run_mlc, registry, breast_cancer, bc_csv, 
     assert report["verdict"] == "retrain" and [f["feature"] for f in report["features"]] == ["a", "c"]
     snapped = _ok(snap)
     assert snapped["tags"]["snapshot"] == "true" and snapped["signal"] is None
-    assert snapped["variables"] == {"MODEL_ID": "fraud", "MODEL_VERSION": 1}
+    import getpass
+
+    assert snapped["variables"] == {"MODEL_ID": "fraud", "MODEL_VERSION": 1, "SUBMITTED_BY": getpass.getuser()}
     assert offline.returncode != 0 and "Traceback" not in offline.stderr and offline.stderr.count("error:") == 1
     assert registry.get_version("bc/1").flag("snapshot")  # marked before the signal was attempted
     assert registry.get_version("fraud").tags["jira"] == "true"
