@@ -102,7 +102,7 @@ def write_report(client: "EngineClient", registry: "Registry", out_dir: Path, *,
     if name:
         registry.get_model(name)  # ModelNotFoundError for a model that does not exist
     kpis = compute_kpis(client, registry, since=since, model_id=name)
-    models = {m: gather_instances(client, model_id=m, details=False) for m in kpis.models}
+    models = {m: gather_instances(client, model_id=m, since=since, details=False) for m in kpis.models}
     figures = [("Life cycle", _gantt(models))]
     for m, instances in models.items():
         back_tests = {str(f.variables["TEST_RUN_ID"]) for f in instances

@@ -95,7 +95,7 @@ def lives(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> dict[
     x, y = train.drop(columns=["target"]), train["target"]
 
     suffix = uuid.uuid4().hex[:6]
-    good, weak, lost = f"ins-good-{suffix}", f"ins-weak-{suffix}", f"ins-lost-{suffix}"
+    good, weak, lost, waits = (f"ins-{kind}-{suffix}" for kind in ("good", "weak", "lost", "waits"))
     stage = f"BATCH{suffix.upper()}"
     mlc(stack, "runtime", "add", f"batch-{suffix}", "--tag", f"stage={stage}")
     registry = Registry(stack.settings)
@@ -103,21 +103,29 @@ def lives(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> dict[
     registry.register(good, estimator=make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x, y),
                       input_example=x.head(3), assets={"TEST_DATA": str(paths["test"]), "TRAINING_DATA": str(paths["train"])},
                       tags={"TAG": f"svc-{suffix}", "target": "target", "run_test": "true", "train": "true"})
-    for name, model in ((weak, DummyClassifier(strategy="most_frequent").fit(x, y)),
-                        (lost, make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x, y))):
-        registry.register(name, estimator=model, input_example=x.head(3), assets={"TEST_DATA": str(paths["test"])},
+    logistic = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x, y)
+    for name, model, assets in ((weak, DummyClassifier(strategy="most_frequent").fit(x, y), {"TEST_DATA": str(paths["test"])}),
+                                (lost, logistic, {"TEST_DATA": str(paths["test"])}),
+                                (waits, logistic, {})):  # no test data: a ticket asks for it, the process waits
+        registry.register(name, estimator=model, input_example=x.head(3), assets=assets,
                           tags={"TAG": f"svc-{name}", "target": "target", "run_test": "true"})
 
     with EngineClient(stack.settings) as client:
-        for name, stage_of in ((good, stage), (weak, None), (lost, "NOWHERE")):
+        for name, stage_of in ((good, stage), (weak, None), (lost, "NOWHERE"), (waits, None)):
             client.signal("mlc.model-submitted", {"MODEL_ID": name, "MODEL_VERSION": 1, "SUBMITTED_BY": "alice",
                                                   **({"MODEL_STAGE": stage_of} if stage_of else {})})
         for name in (good, lost):  # approved from the CLI without --user: the approver is the OS user
             task = review_task(client, name)
             mlc(stack, "tasks", "complete", task.id, "--var", "approved=true")
+        wait_for(lambda: any(a.activity_id == "catch_test_ticket_updated" and a.end_time is None
+                             for i in client.instances(model_id=waits, active_only=True)
+                             for a in client.history_activities(i.id)), timeout=240, what=f"{waits} to wait on its ticket")
+        [ticket] = mlc(stack, "ticket", "list", "--model-id", waits, "--json")
+        mlc(stack, "ticket", "move", ticket["key"], "Rejected")  # the watcher passes it to the waiting process
         deployed = settled(client, good, 1)
         lost_instances = settled(client, lost, 1)
         weak_instances = settled(client, weak, 1)
+        waits_instances = settled(client, waits, 1)
 
         out = d / "scores.csv"
         client.signal("mlc.deployed-batch-job", {"TAG": f"svc-{suffix}", "MODEL_STAGE": stage,
@@ -126,9 +134,9 @@ def lives(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> dict[
         client.signal("mlc.monitor", {"MODEL_ID": good, "REFERENCE_DATA": str(paths["train"]),
                                       "CURRENT_DATA": str(paths["test"])})
         everything = settled(client, good, len(deployed) + 3)
-    return {"good": good, "weak": weak, "lost": lost, "paths": paths, "scores": out, "since": since,
-            "deployed": deployed, "instances": everything, "weak_instances": weak_instances,
-            "lost_instances": lost_instances, "registry": registry}
+    return {"good": good, "weak": weak, "lost": lost, "waits": waits, "ticket": ticket, "paths": paths, "scores": out,
+            "since": since, "deployed": deployed, "instances": everything, "weak_instances": weak_instances,
+            "lost_instances": lost_instances, "waits_instances": waits_instances, "registry": registry}
 
 
 def _by_process(instances: list[Any], key: str) -> list[Any]:
@@ -240,6 +248,14 @@ def test_kpis_equal_the_engine_history(stack: StackHandle, client: EngineClient,
 
     weak = compute_kpis(client, lives["registry"], model_id=lives["weak"])
     assert (weak.tests, weak.tests_passed, weak.deployments, weak.time_to_deployment.count) == (1, 0, 0, 0)
+
+    waits = compute_kpis(client, lives["registry"], model_id=lives["waits"])
+    [sample] = waits.ticket_wait["catch_test_ticket_updated"].samples
+    [caught] = [a for i in lives["waits_instances"] for a in rest(client, "/history/activity-instance",
+                processInstanceId=i.id, activityId="catch_test_ticket_updated")]
+    assert sample.ticket == f"local:{lives['ticket']['key']}" and sample.instance_id == caught["processInstanceId"]
+    assert sample.seconds == pytest.approx((parse_time(caught["endTime"]) - parse_time(caught["startTime"])).total_seconds(),
+                                           abs=0.001)
 
 
 def test_model_card_holds_the_real_metrics_and_is_kept_with_the_version(stack: StackHandle, lives, tmp_path: Path) -> None:
