@@ -22,8 +22,15 @@ def audit(
     from modelops_mlc.tickets.notifications import parse_since
 
     rows = audit_entries(settings(), model_id=model_id, target_kind=kind, since=parse_since(since), limit=limit)
+    if not as_json:  # a table cell holds the gist; --json has every value whole
+        rows = [{**r, "before": _short(r["before"]), "after": _short(r["after"])} for r in rows]
     render(rows, as_json=as_json, columns=["at", "actor", "action", "target", "before", "after", "process_instance_id"],
            title="audit log", empty="no changes recorded")
+
+
+def _short(values: dict | None, width: int = 60) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in (values or {}).items())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def register(app: typer.Typer) -> None:
