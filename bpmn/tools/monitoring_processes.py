@@ -123,8 +123,31 @@ def monitor() -> Process:
     return p
 
 
+def schedule_process(key: str, name: str, documentation: str, definitions_id: str, *, what: str, signal: str,
+                     unschedule_message: str, timer_variable: str, inputs: list[str]) -> Process:
+    """One waiting instance per scheduled model: a receive task ended by ``unschedule_message``,
+    with a non-interrupting timer on its border (cycle ``${timer_variable}``) that throws ``signal``."""
+    p = Process(key, name, documentation, definitions_id)
+    p.start("start_schedule", "Schedule created", 0, 0)
+    p.receive("task_scheduled", f"{what.capitalize()} on schedule", unschedule_message, 1, 0,
+              documentation=f"Waits until the schedule is removed (message {unschedule_message}, correlated to "
+                            f"this instance); the timer on its border fires on {timer_variable} meanwhile.")
+    p.end("end_unscheduled", "Unscheduled", 2.5, 0)
+    p.boundary_timer(f"timer_{what}_due", f"{what.capitalize()} due", "task_scheduled", 0, interrupting=False,
+                     cycle=f"${{{timer_variable}}}")
+    p.signal_throw(f"throw_{what}", f"Start {what}", signal, 1.6, 1, variables=inputs)
+    p.end("end_fired", f"{what.capitalize()} started", 2.5, 1)
+    p.flow("flow_start", "start_schedule", "task_scheduled")
+    p.flow("flow_unscheduled", "task_scheduled", "end_unscheduled")
+    t = p.nodes[f"timer_{what}_due"].anchor("bottom")
+    p.flow("flow_due", f"timer_{what}_due", f"throw_{what}",
+           route=[t, (t[0], cy(1)), p.nodes[f"throw_{what}"].anchor("left")])
+    p.flow(f"flow_{what}_started", f"throw_{what}", "end_fired")
+    return p
+
+
 def monitor_schedule() -> Process:
-    p = Process(
+    return schedule_process(
         "mlc-monitor-schedule", "MLC: monitor schedule",
         "One waiting instance per scheduled model (business key: the model name), started by mlc monitor "
         "schedule with MODEL_ID, MONITOR_SCHEDULE (an ISO-8601 repeating interval such as R/PT1H, or a cron "
@@ -133,22 +156,9 @@ def monitor_schedule() -> Process:
         "fires. mlc monitor unschedule (or a new schedule of the model) sends mlc.monitor-unschedule, which "
         "ends it in end_unscheduled.",
         "definitions_monitor_schedule",
+        what="monitor", signal="mlc.monitor", unschedule_message="mlc.monitor-unschedule",
+        timer_variable="MONITOR_SCHEDULE", inputs=MONITOR_INPUTS,
     )
-    p.start("start_schedule", "Schedule created", 0, 0)
-    p.receive("task_scheduled", "Monitor on schedule", "mlc.monitor-unschedule", 1, 0,
-              documentation="Waits until the schedule is removed (message mlc.monitor-unschedule, correlated to "
-                            "this instance); the timer on its border fires on MONITOR_SCHEDULE meanwhile.")
-    p.end("end_unscheduled", "Unscheduled", 2.5, 0)
-    p.boundary_timer("timer_monitor_due", "Monitor due", "task_scheduled", 0, interrupting=False,
-                     cycle="${MONITOR_SCHEDULE}")
-    p.signal_throw("throw_monitor", "Start monitor", "mlc.monitor", 1.6, 1, variables=MONITOR_INPUTS)
-    p.end("end_fired", "Monitor started", 2.5, 1)
-    p.flow("flow_start", "start_schedule", "task_scheduled")
-    p.flow("flow_unscheduled", "task_scheduled", "end_unscheduled")
-    t = p.nodes["timer_monitor_due"].anchor("bottom")
-    p.flow("flow_due", "timer_monitor_due", "throw_monitor", route=[t, (t[0], cy(1)), p.nodes["throw_monitor"].anchor("left")])
-    p.flow("flow_monitor_started", "throw_monitor", "end_fired")
-    return p
 
 
 PROCESSES = {

@@ -1,6 +1,7 @@
-"""Per-model monitor schedules: one waiting ``mlc-monitor-schedule`` instance per model, whose timer
-(in the engine's database, so it survives a restart, and visible in Cockpit) throws ``mlc.monitor``
-each time it fires. Scheduling a model again replaces its schedule; unscheduling ends it.
+"""Per-model schedules: one waiting ``mlc-monitor-schedule`` (or ``mlc-retrain-schedule``) instance
+per model, whose timer (in the engine's database, so it survives a restart, and visible in Cockpit)
+throws ``mlc.monitor`` (or ``mlc.retrain``) each time it fires. Scheduling a model again replaces its
+schedule of that kind; unscheduling ends it.
 
 Timers take an ISO-8601 repeating interval (``R/PT1H``) or a cron expression. Camunda 7.24 reads
 cron with cron-utils' Spring 5.3 definition: six fields, seconds first, no year, day of week 0-7
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -23,11 +25,14 @@ if TYPE_CHECKING:
     from modelops_mlc.engine import EngineClient
 
 __all__ = [
+    "MONITOR",
     "MONITOR_SIGNAL",
+    "RETRAIN",
     "SCHEDULE_PROCESS",
     "UNSCHEDULE_MESSAGE",
     "MonitorOutcome",
     "Schedule",
+    "ScheduleKind",
     "cron_to_engine",
     "every_to_cycle",
     "list_schedules",
@@ -41,7 +46,29 @@ __all__ = [
 SCHEDULE_PROCESS = "mlc-monitor-schedule"
 UNSCHEDULE_MESSAGE = "mlc.monitor-unschedule"
 MONITOR_SIGNAL = "mlc.monitor"
-_VARIABLES = ("MODEL_ID", "MODEL_VERSION", "CURRENT_DATA", "REFERENCE_DATA", "MONITOR_SCHEDULE", "MONITOR_SCHEDULE_SPEC")
+
+
+@dataclass(frozen=True)
+class ScheduleKind:
+    """What a schedule starts: its waiting process, the message that ends it and its variables."""
+
+    name: str  # monitor / retrain
+    process: str
+    unschedule_message: str
+    timer_variable: str
+    spec_variable: str
+    trigger_variable: str
+    data_variables: tuple[str, ...]  # the data the started process reads, passed on each time
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return ("MODEL_ID", "MODEL_VERSION", *self.data_variables, self.timer_variable, self.spec_variable)
+
+
+MONITOR = ScheduleKind("monitor", SCHEDULE_PROCESS, UNSCHEDULE_MESSAGE, "MONITOR_SCHEDULE", "MONITOR_SCHEDULE_SPEC",
+                       "MONITOR_TRIGGER", ("CURRENT_DATA", "REFERENCE_DATA"))
+RETRAIN = ScheduleKind("retrain", "mlc-retrain-schedule", "mlc.retrain-unschedule", "RETRAIN_SCHEDULE",
+                       "RETRAIN_SCHEDULE_SPEC", "RETRAIN_TRIGGER", ("TRAINING_DATA",))
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SHORT = re.compile(r"^(?:\d+[smhdw])+$")
 _ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
@@ -49,14 +76,16 @@ _CRON_FIELD = re.compile(r"^[0-9A-Za-z*?,/#\-]+$")
 
 
 class Schedule(BaseModel):
-    """A model's monitor schedule as the engine holds it."""
+    """A model's schedule as the engine holds it."""
 
+    kind: str = MONITOR.name
     model: str
     version: str | None = None
     timer: str  # what the engine's timer reads: R/PT1H, or a six-field cron
     spec: str | None = None  # as given: "every 1h", "cron 0 2 * * 0"
     current_data: str | None = None
     reference_data: str | None = None
+    training_data: str | None = None
     instance_id: str
     next_due: str | None = None
     since: str | None = None
@@ -132,83 +161,92 @@ def _model_parts(model: str) -> tuple[str, str | None]:
     return name, (str(version) if version is not None else alias)
 
 
-def _active(client: "EngineClient", name: str | None = None) -> list[Any]:
-    return client.instances(process_key=SCHEDULE_PROCESS, active_only=True, business_key=name, limit=100_000)
+def _active(client: "EngineClient", kind: ScheduleKind, name: str | None = None) -> list[Any]:
+    return client.instances(process_key=kind.process, active_only=True, business_key=name, limit=100_000)
 
 
-def _variables(client: "EngineClient", ids: list[str]) -> dict[str, dict[str, Any]]:
+def _variables(client: "EngineClient", ids: list[str], kind: ScheduleKind) -> dict[str, dict[str, Any]]:
     """The schedule variables of many instances in one query."""
     from modelops_mlc.engine import from_engine
 
     found: dict[str, dict[str, Any]] = {i: {} for i in ids}
     for start in range(0, len(ids), 500):
         rows = client.request("POST", "/variable-instance", params={"deserializeValues": "false"}, json={
-            "processInstanceIdIn": ids[start:start + 500], "variableNameIn": list(_VARIABLES)})
+            "processInstanceIdIn": ids[start:start + 500], "variableNameIn": list(kind.variables)})
         for row in rows:
             found.setdefault(row["processInstanceId"], {}).update(from_engine({row["name"]: row}))
     return found
 
 
-def _end(client: "EngineClient", instance_id: str) -> None:
+def _end(client: "EngineClient", instance_id: str, kind: ScheduleKind) -> None:
     try:
-        client.correlate_message(UNSCHEDULE_MESSAGE, process_instance_id=instance_id)
+        client.correlate_message(kind.unschedule_message, process_instance_id=instance_id)
     except EngineError as exc:  # ended meanwhile (a concurrent unschedule)
         if exc.status not in (400, 404):
             raise
 
 
 def schedule(client: "EngineClient", model: str, *, every: str | None = None, cron: str | None = None,
-             current_data: str | None = None, reference_data: str | None = None) -> Schedule:
-    """Start (or replace) the model's schedule; returns it with its first due time.
+             current_data: str | None = None, reference_data: str | None = None, training_data: str | None = None,
+             kind: ScheduleKind = MONITOR) -> Schedule:
+    """Start (or replace) the model's schedule of ``kind``; returns it with its first due time.
 
     The new schedule starts before the old one ends, so a model is never left without one; when
     two schedule the same model at once, the newest instance is kept by both.
     """
     timer, spec = timer_expression(every=every, cron=cron)
     name, version = _model_parts(model)
-    variables = {"MODEL_ID": name, "MODEL_VERSION": version, "CURRENT_DATA": current_data,
-                 "REFERENCE_DATA": reference_data, "MONITOR_TRIGGER": "schedule", "MONITOR_SCHEDULE": timer,
-                 "MONITOR_SCHEDULE_SPEC": spec}
+    data = {"CURRENT_DATA": current_data, "REFERENCE_DATA": reference_data, "TRAINING_DATA": training_data}
+    variables = {"MODEL_ID": name, "MODEL_VERSION": version, kind.trigger_variable: "schedule",
+                 kind.timer_variable: timer, kind.spec_variable: spec,
+                 **{k: data[k] for k in kind.data_variables}}
     try:
-        started = client.start(SCHEDULE_PROCESS, {k: v for k, v in variables.items() if v is not None},
+        started = client.start(kind.process, {k: v for k, v in variables.items() if v is not None},
                                business_key=name)
     except EngineError as exc:
         if "parsing cycle expression" in exc.message:
             why = first_line(exc.message).rsplit("': ", 1)[-1]
             raise UsageError(f"the engine refused the schedule {timer!r}: {why}") from None
         if exc.status == 404 or "no processes deployed" in exc.message.lower():
-            raise NotFoundError(f"process {SCHEDULE_PROCESS} is not deployed", hint="mlc deploy bpmn/") from None
+            raise NotFoundError(f"process {kind.process} is not deployed", hint="mlc deploy bpmn/") from None
         raise
-    active = sorted(_active(client, name), key=lambda i: (i.start_time or "", i.id))
+    active = sorted(_active(client, kind, name), key=lambda i: (i.start_time or "", i.id))
     keep = active[-1].id if active else started.id
     for instance in active:
         if instance.id != keep:
-            _end(client, instance.id)
+            _end(client, instance.id, kind)
     jobs = client.jobs(process_instance_id=keep, timers=True)
-    return Schedule(model=name, version=version, timer=timer, spec=spec, current_data=current_data,
-                    reference_data=reference_data, instance_id=keep, next_due=jobs[0].due_date if jobs else None,
-                    since=started.start_time)
+    return Schedule(kind=kind.name, model=name, version=version, timer=timer, spec=spec,
+                    **{k.lower(): data[k] for k in kind.data_variables}, instance_id=keep,
+                    next_due=jobs[0].due_date if jobs else None, since=started.start_time)
 
 
-def unschedule(client: "EngineClient", model: str) -> int:
-    """End the model's schedule; returns how many instances were ended (NotFoundError when none)."""
+def unschedule(client: "EngineClient", model: str, *, kind: ScheduleKind = MONITOR) -> int:
+    """End the model's schedule of ``kind``; returns how many instances were ended (NotFoundError when none)."""
     name, _ = _model_parts(model)
-    active = _active(client, name)
+    active = _active(client, kind, name)
     if not active:
-        raise NotFoundError(f"model {name} has no monitor schedule", hint="list them with `mlc monitor list`")
+        raise NotFoundError(f"model {name} has no {kind.name} schedule", hint="list them with `mlc monitor list`")
     for instance in active:
-        _end(client, instance.id)
+        _end(client, instance.id, kind)
     return len(active)
 
 
-def list_schedules(client: "EngineClient") -> list[Schedule]:
-    """Every model's schedule with its next due time, by model name."""
-    active = _active(client)
+def list_schedules(client: "EngineClient", kinds: tuple[ScheduleKind, ...] = (MONITOR,)) -> list[Schedule]:
+    """Every model's schedule of ``kinds`` with its next due time, by model name."""
+    out: list[Schedule] = []
+    for kind in kinds:
+        out.extend(_schedules(client, kind))
+    return sorted(out, key=lambda s: (s.model, s.kind, s.since or ""))
+
+
+def _schedules(client: "EngineClient", kind: ScheduleKind) -> list[Schedule]:
+    active = _active(client, kind)
     if not active:
         return []
-    variables = _variables(client, [i.id for i in active])
+    variables = _variables(client, [i.id for i in active], kind)
     due: dict[str, str | None] = {}
-    for job in client.jobs(process_key=SCHEDULE_PROCESS, timers=True):
+    for job in client.jobs(process_key=kind.process, timers=True):
         if job.process_instance_id and job.process_instance_id not in due:
             due[job.process_instance_id] = job.due_date
     out = []
@@ -216,12 +254,13 @@ def list_schedules(client: "EngineClient") -> list[Schedule]:
         v = variables.get(instance.id, {})
         version = v.get("MODEL_VERSION")
         out.append(Schedule(
-            model=str(v.get("MODEL_ID") or instance.business_key), version=None if version is None else str(version),
-            timer=str(v.get("MONITOR_SCHEDULE") or ""), spec=v.get("MONITOR_SCHEDULE_SPEC"),
-            current_data=v.get("CURRENT_DATA"), reference_data=v.get("REFERENCE_DATA"), instance_id=instance.id,
+            kind=kind.name, model=str(v.get("MODEL_ID") or instance.business_key),
+            version=None if version is None else str(version),
+            timer=str(v.get(kind.timer_variable) or ""), spec=v.get(kind.spec_variable),
+            **{k.lower(): v.get(k) for k in kind.data_variables}, instance_id=instance.id,
             next_due=due.get(instance.id), since=instance.start_time,
         ))
-    return sorted(out, key=lambda s: (s.model, s.since or ""))
+    return out
 
 
 def run_monitor(client: "EngineClient", model: str, *, current_data: str | None = None,

@@ -80,13 +80,15 @@ def unschedule_command(model: ModelArg) -> None:
 
 @monitor_app.command("list")
 def list_command(as_json: JsonOpt = False) -> None:
-    """Every model's monitor schedule, with the next due time."""
-    from modelops_mlc.monitoring.schedules import list_schedules
+    """Every model's schedule, with the next due time: monitor schedules and retrain schedules
+    (`mlc retrain MODEL --every`)."""
+    from modelops_mlc.monitoring.schedules import MONITOR, RETRAIN, list_schedules
 
     with _client() as client:
-        rows = list_schedules(client)
-    render(rows, as_json=as_json, columns=["model", "version", "spec", "timer", "next_due", "current_data", "instance_id"],
-           empty="no monitor schedules")
+        rows = list_schedules(client, (MONITOR, RETRAIN))
+    render(rows, as_json=as_json, columns=["model", "kind", "version", "spec", "timer", "next_due", "current_data",
+                                           "training_data", "instance_id"],
+           empty="no schedules")
 
 
 @monitor_app.command("run")

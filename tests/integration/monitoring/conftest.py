@@ -44,7 +44,7 @@ class Installation:
     def cleanup(self) -> None:
         """Delete what the tests left running on the shared engine (schedules, monitors, retrains)."""
         for name in self.models:
-            for key in ("mlc-monitor-schedule", "mlc-monitor", "mlc-retrain"):
+            for key in ("mlc-monitor-schedule", "mlc-retrain-schedule", "mlc-monitor", "mlc-retrain"):
                 for instance in self.client.instances(process_key=key, active_only=True, model_id=name):
                     try:
                         self.client.request("DELETE", f"/process-instance/{instance.id}",

@@ -94,3 +94,23 @@ def test_an_unknown_model_is_not_scheduled(installation) -> None:
     r = installation.mlc("monitor", "schedule", name, "--every", "1h")
     assert r.returncode == 4 and "not found" in r.stderr
     assert schedules_of(installation, name) == []
+
+
+def test_a_retrain_schedule_fires_mlc_retrain_and_lists_beside_the_monitor_schedules(installation, model, data) -> None:
+    training = data["paths"]["current"]
+    r = installation.mlc("retrain", model, "--every", "2s", "--data", training)
+    assert r.returncode == 0, r.stderr
+    (schedule,) = [s for s in schedules_of(installation, model) if s["kind"] == "retrain"]
+    assert schedule["timer"] == "R/PT2S" and schedule["training_data"] == str(training.resolve())
+
+    started = wait_for(lambda: installation.client.instances(process_key="mlc-retrain", model_id=model) or None,
+                       what="the retrain timer to fire")
+    variables = installation.client.variables(started[0].id)
+    assert variables["RETRAIN_TRIGGER"] == "schedule" and variables["TRAINING_DATA"] == str(training.resolve())
+
+    r = installation.mlc("retrain", model, "--unschedule")
+    assert r.returncode == 0, r.stderr
+    assert [s for s in schedules_of(installation, model) if s["kind"] == "retrain"] == []
+    assert installation.client.jobs(process_instance_id=schedule["instance_id"], timers=True) == []
+    r = installation.mlc("retrain", model, "--unschedule")
+    assert r.returncode == 4 and "has no retrain schedule" in r.stderr
