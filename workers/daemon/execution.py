@@ -30,7 +30,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from workers.daemon.outcome import Outcome, call_handler
+from workers.daemon.outcome import Outcome, call_async_handler, call_handler
 
 if TYPE_CHECKING:
     from workers.daemon.options import WorkerOptions
@@ -53,10 +53,7 @@ class Execution:
 
     async def run(self, handler: "TopicHandler", ctx: "TaskContext") -> Outcome:
         if handler.is_async:
-            try:
-                return Outcome.from_result(await handler.func(ctx))  # type: ignore[misc]
-            except Exception as exc:
-                return Outcome.from_exception(exc)
+            return await call_async_handler(handler.func, ctx)
         loop = asyncio.get_running_loop()
         if handler.cpu_bound:
             try:

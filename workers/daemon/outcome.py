@@ -11,9 +11,11 @@ from modelops_mlc.errors import BpmnError, MlcError, TaskFailed
 from modelops_mlc.serialize import json_safe
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from workers.handlers import TaskContext
 
-__all__ = ["Outcome", "call_handler"]
+__all__ = ["Outcome", "acting_for", "call_async_handler", "call_handler"]
 
 
 @dataclass
@@ -59,8 +61,28 @@ class Outcome:
 
 
 def call_handler(func: Any, ctx: "TaskContext") -> Outcome:
-    """Run a plain handler (in a thread or a pool process) and turn what it did into an Outcome."""
+    """Run a plain handler (in a thread or a pool process) and turn what it did into an Outcome;
+    what it changes is audited as this worker acting for the task's process instance."""
     try:
-        return Outcome.from_result(func(ctx))
+        with acting_for(ctx):
+            return Outcome.from_result(func(ctx))
     except Exception as exc:  # never BaseException: KeyboardInterrupt/SystemExit must stop us
         return Outcome.from_exception(exc)
+
+
+async def call_async_handler(func: Any, ctx: "TaskContext") -> Outcome:
+    """The same for an ``async def`` handler, on the event loop (its own context per task)."""
+    try:
+        with acting_for(ctx):
+            return Outcome.from_result(await func(ctx))
+    except Exception as exc:
+        return Outcome.from_exception(exc)
+
+
+def acting_for(ctx: "TaskContext") -> "AbstractContextManager[object]":
+    """``worker:<worker id>`` acting for the task's process instance (the audit log's actor)."""
+    from modelops_mlc.insight.actor import acting_as, current_actor
+
+    worker_id = getattr(ctx, "worker_id", "")
+    return acting_as(f"worker:{worker_id}" if worker_id else current_actor().name,
+                     getattr(ctx, "process_instance_id", None))
