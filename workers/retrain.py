@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from modelops_mlc.errors import BpmnError, JobError, NotFoundError, TaskFailed, UsageError
+from workers.get_model import describe
 from workers.handlers import TaskContext, topic
 from workers.support import job_errors, model_name, model_spec
 from workers.variables import (
@@ -24,6 +25,7 @@ from workers.variables import (
     DATA_PROBLEMS,
     DATA_VALID,
     DEFAULT_RETRAIN_DMN_KEY,
+    JIRA,
     MLC_JOB_FAILED,
     MODEL_ID,
     MODEL_VERSION,
@@ -32,6 +34,7 @@ from workers.variables import (
     RETRAIN_DMN_KEY,
     RETRAIN_HOLDER,
     REVIEW_IN_TICKET,
+    SERVICENOW,
     TOPIC_RETRAIN_CLAIM,
     TOPIC_RETRAIN_RELEASE,
     TOPIC_TRAIN_STATUS,
@@ -92,7 +95,10 @@ def retrain_claim(ctx: TaskContext) -> dict[str, Any]:
         model_tags = registry.get_model(name).tags
     got = claim(open_store(ctx.settings), name, ctx.process_instance_id,
                 is_active=lambda holder: _holder_active(ctx, holder))
+    routing = describe(champion, model_tags)  # the tags that route its tickets (jira, servicenow)
     return {
+        JIRA: routing[JIRA],
+        SERVICENOW: routing[SERVICENOW],
         MODEL_ID: name,
         MODEL_VERSION: champion.version,
         CHAMPION_VERSION: champion.version,

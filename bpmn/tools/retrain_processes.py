@@ -219,12 +219,13 @@ def retrain_schedule() -> Process:
         "One waiting instance per model retrained on a schedule (business key: the model name), started by "
         "mlc retrain MODEL --every/--cron with MODEL_ID, RETRAIN_SCHEDULE (an ISO-8601 repeating interval such as "
         "R/P7D, or a cron expression with seconds) and an optional TRAINING_DATA. Its timer, visible in Cockpit, "
-        "throws mlc.retrain with MODEL_ID, TRAINING_DATA and RETRAIN_TRIGGER=schedule each time it fires (a "
+        "throws mlc.retrain with MODEL_ID, MODEL_VERSION, TRAINING_DATA, IMPROVEMENT_MARGIN and RETRAIN_TRIGGER=schedule each time it fires (a "
         "retrain still running then refuses the new one). mlc retrain MODEL --unschedule (or a new schedule of "
         "the model) sends mlc.retrain-unschedule, which ends it in end_unscheduled.",
         "definitions_retrain_schedule",
         what="retrain", signal="mlc.retrain", unschedule_message="mlc.retrain-unschedule",
-        timer_variable="RETRAIN_SCHEDULE", inputs=["MODEL_ID", "TRAINING_DATA", "RETRAIN_TRIGGER"],
+        timer_variable="RETRAIN_SCHEDULE",
+        inputs=["MODEL_ID", "MODEL_VERSION", "TRAINING_DATA", "IMPROVEMENT_MARGIN", "RETRAIN_TRIGGER"],
     )
 
 

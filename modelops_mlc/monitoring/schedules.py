@@ -68,10 +68,9 @@ class ScheduleKind:
 MONITOR = ScheduleKind("monitor", SCHEDULE_PROCESS, UNSCHEDULE_MESSAGE, "MONITOR_SCHEDULE", "MONITOR_SCHEDULE_SPEC",
                        "MONITOR_TRIGGER", ("CURRENT_DATA", "REFERENCE_DATA"))
 RETRAIN = ScheduleKind("retrain", "mlc-retrain-schedule", "mlc.retrain-unschedule", "RETRAIN_SCHEDULE",
-                       "RETRAIN_SCHEDULE_SPEC", "RETRAIN_TRIGGER", ("TRAINING_DATA",))
+                       "RETRAIN_SCHEDULE_SPEC", "RETRAIN_TRIGGER", ("TRAINING_DATA", "IMPROVEMENT_MARGIN"))
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SHORT = re.compile(r"^(?:\d+[smhdw])+$")
-_ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*?,/#\-]+$")
 
 
@@ -86,6 +85,7 @@ class Schedule(BaseModel):
     current_data: str | None = None
     reference_data: str | None = None
     training_data: str | None = None
+    improvement_margin: float | None = None
     instance_id: str
     next_due: str | None = None
     since: str | None = None
@@ -97,8 +97,12 @@ def every_to_cycle(every: str) -> str:
     text = every.strip()
     if text.upper().startswith("R"):
         return text.upper() if "/" in text else _bad_every(every)
-    if _ISO_DURATION.match(text.upper()):
-        if not re.search(r"[1-9]", text):
+    if text.upper().startswith("P"):
+        from modelops_mlc.durations import iso_duration_seconds
+
+        try:
+            iso_duration_seconds(text)
+        except UsageError:
             _bad_every(every)
         return f"R/{text.upper()}"
     lowered = text.lower().replace(" ", "")
@@ -188,7 +192,7 @@ def _end(client: "EngineClient", instance_id: str, kind: ScheduleKind) -> None:
 
 def schedule(client: "EngineClient", model: str, *, every: str | None = None, cron: str | None = None,
              current_data: str | None = None, reference_data: str | None = None, training_data: str | None = None,
-             kind: ScheduleKind = MONITOR) -> Schedule:
+             improvement_margin: float | None = None, kind: ScheduleKind = MONITOR) -> Schedule:
     """Start (or replace) the model's schedule of ``kind``; returns it with its first due time.
 
     The new schedule starts before the old one ends, so a model is never left without one; when
@@ -196,7 +200,8 @@ def schedule(client: "EngineClient", model: str, *, every: str | None = None, cr
     """
     timer, spec = timer_expression(every=every, cron=cron)
     name, version = _model_parts(model)
-    data = {"CURRENT_DATA": current_data, "REFERENCE_DATA": reference_data, "TRAINING_DATA": training_data}
+    data = {"CURRENT_DATA": current_data, "REFERENCE_DATA": reference_data, "TRAINING_DATA": training_data,
+            "IMPROVEMENT_MARGIN": improvement_margin}
     variables = {"MODEL_ID": name, "MODEL_VERSION": version, kind.trigger_variable: "schedule",
                  kind.timer_variable: timer, kind.spec_variable: spec,
                  **{k: data[k] for k in kind.data_variables}}

@@ -17,7 +17,9 @@ monitor_app = typer.Typer(help="Monitor production models: schedules, runs, hist
                           no_args_is_help=True)
 
 ModelArg = Annotated[str, typer.Argument(help="Registered model: name, name/version or name@alias.")]
-DataOpt = Annotated[Optional[Path], typer.Option("--data", "-d", help="Current data (CSV or Parquet); labels optional.")]
+DataOpt = Annotated[Optional[Path], typer.Option(
+    "--data", "-d", help="Current data (CSV or Parquet; labels optional), required: what each run compares with the "
+                         "reference. A schedule reads the file again each time, so point it at a file your pipeline refreshes.")]
 ReferenceOpt = Annotated[
     Optional[Path], typer.Option("--reference", "-r", help="Reference data (default: the model's TRAINING_DATA asset).")
 ]
@@ -30,8 +32,10 @@ def _client() -> Any:
     return EngineClient(settings())
 
 
-def _existing_file(path: Path | None, what: str) -> str | None:
+def _existing_file(path: Path | None, what: str, *, required: bool = False) -> str | None:
     if path is None:
+        if required:
+            raise UsageError(f"--data is required: the {what} a monitor run compares with the reference")
         return None
     if not path.is_file():
         raise UsageError(f"{what} not found: {path}")
@@ -58,7 +62,7 @@ def schedule_command(
     from modelops_mlc.monitoring.schedules import schedule, timer_expression
 
     timer_expression(every=every, cron=cron)  # bad input fails before the registry is opened
-    current, ref = _existing_file(data, "current data"), _existing_file(reference, "reference data")
+    current, ref = _existing_file(data, "current data", required=True), _existing_file(reference, "reference data")
     _check_model(model)
     with _client() as client:
         result = schedule(client, model, every=every, cron=cron, current_data=current, reference_data=ref)
@@ -103,7 +107,8 @@ def run_command(
     """Monitor MODEL now: throws the signal mlc.monitor (what a scheduler would do through REST)."""
     from modelops_mlc.monitoring.schedules import monitor_outcome, run_monitor
 
-    current, ref = _existing_file(data, "current data"), _existing_file(reference, "reference data")
+    current, ref = _existing_file(data, "current data", required=True), _existing_file(reference, "reference data")
+    _check_model(model)
     with _client() as client:
         request_id = run_monitor(client, model, current_data=current, reference_data=ref)
         outcome = monitor_outcome(client, request_id, wait=timeout if wait else 0)

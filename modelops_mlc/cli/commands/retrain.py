@@ -29,7 +29,11 @@ def retrain(
     with the champion and, if it wins and is approved, rolls it out by canary. With --every or --cron
     the engine fires it on a schedule instead (listed by `mlc monitor list`)."""
     if every is not None or cron is not None or unschedule:
-        _schedule(model, data, every=every, cron=cron, unschedule=unschedule, as_json=as_json)
+        if var:
+            from modelops_mlc.errors import UsageError
+
+            raise UsageError("--var is not kept by a schedule: give --data and --margin, or fire it now without --every")
+        _schedule(model, data, margin, every=every, cron=cron, unschedule=unschedule, as_json=as_json)
         return
     from modelops_mlc.retraining.trigger import request_retrain
 
@@ -45,15 +49,15 @@ def retrain(
          f"(follow it with `mlc instances --model-id {model}`)")
 
 
-def _schedule(model: str, data: Path | None, *, every: str | None, cron: str | None, unschedule: bool,
+def _schedule(model: str, data: Path | None, margin: float | None, *, every: str | None, cron: str | None, unschedule: bool,
               as_json: bool) -> None:
     from modelops_mlc.engine import EngineClient
     from modelops_mlc.errors import UsageError
     from modelops_mlc.monitoring import schedules
 
     if unschedule:
-        if every is not None or cron is not None:
-            raise UsageError("--unschedule takes no --every or --cron")
+        if every is not None or cron is not None or data is not None or margin is not None:
+            raise UsageError("--unschedule takes no --every, --cron, --data or --margin")
         with EngineClient(settings()) as client:
             schedules.unschedule(client, model, kind=schedules.RETRAIN)
         info(f"retrain schedule of {model} removed")
@@ -66,7 +70,8 @@ def _schedule(model: str, data: Path | None, *, every: str | None, cron: str | N
     _registry().resolve(model)
     with EngineClient(settings()) as client:
         made = schedules.schedule(client, model, every=every, cron=cron, kind=schedules.RETRAIN,
-                                  training_data=str(data.resolve()) if data is not None else None)
+                                  training_data=str(data.resolve()) if data is not None else None,
+                                  improvement_margin=margin)
     if as_json:
         print_json(made)
         return

@@ -52,11 +52,12 @@ def test_a_schedule_is_a_timer_that_starts_the_monitor_each_time_it_fires(instal
     assert len(installation.client.jobs(process_instance_id=schedule["instance_id"], timers=True)) == 1
 
 
-def test_rescheduling_replaces_the_schedule_and_unscheduling_removes_it(installation, scheduled_model) -> None:
-    assert installation.mlc("monitor", "schedule", scheduled_model, "--every", "1h").returncode == 0
+def test_rescheduling_replaces_the_schedule_and_unscheduling_removes_it(installation, scheduled_model, data) -> None:
+    current = data["paths"]["current"]
+    assert installation.mlc("monitor", "schedule", scheduled_model, "--every", "1h", "--data", current).returncode == 0
     (first,) = schedules_of(installation, scheduled_model)
 
-    r = installation.mlc("monitor", "schedule", scheduled_model, "--cron", "0 2 * * 0")
+    r = installation.mlc("monitor", "schedule", scheduled_model, "--cron", "0 2 * * 0", "--data", current)
     assert r.returncode == 0, r.stderr
     (second,) = schedules_of(installation, scheduled_model)  # never two
     assert second["instance_id"] != first["instance_id"] and second["timer"] == "0 0 2 * * 0"
@@ -89,24 +90,32 @@ def test_bad_schedules_are_refused_in_one_line(installation, model, args, code, 
     assert installation.client.instances(process_key="mlc-monitor-schedule", active_only=True, business_key=model) == []
 
 
-def test_an_unknown_model_is_not_scheduled(installation) -> None:
+def test_an_unknown_model_is_not_scheduled_nor_run_and_data_is_required(installation, model, data) -> None:
     name = f"nobody-{uuid.uuid4().hex[:6]}"
-    r = installation.mlc("monitor", "schedule", name, "--every", "1h")
-    assert r.returncode == 4 and "not found" in r.stderr
-    assert schedules_of(installation, name) == []
+    for command in ("schedule", "run"):
+        r = installation.mlc("monitor", command, name, *(["--every", "1h"] if command == "schedule" else []),
+                             "--data", data["paths"]["current"])
+        assert r.returncode == 4 and "not found" in r.stderr, r.stderr
+        r = installation.mlc("monitor", command, model, *(["--every", "1h"] if command == "schedule" else []))
+        assert r.returncode == 2 and "--data is required" in r.stderr, r.stderr
+    assert schedules_of(installation, name) == schedules_of(installation, model) == []
 
 
 def test_a_retrain_schedule_fires_mlc_retrain_and_lists_beside_the_monitor_schedules(installation, model, data) -> None:
     training = data["paths"]["current"]
-    r = installation.mlc("retrain", model, "--every", "2s", "--data", training)
+    r = installation.mlc("retrain", model, "--every", "2s", "--data", training, "--margin", "0.05", "--var", "X=1")
+    assert r.returncode == 2 and "--var is not kept by a schedule" in r.stderr
+    r = installation.mlc("retrain", f"{model}/1", "--every", "2s", "--data", training, "--margin", "0.05")
     assert r.returncode == 0, r.stderr
     (schedule,) = [s for s in schedules_of(installation, model) if s["kind"] == "retrain"]
     assert schedule["timer"] == "R/PT2S" and schedule["training_data"] == str(training.resolve())
+    assert schedule["version"] == "1" and schedule["improvement_margin"] == 0.05
 
     started = wait_for(lambda: installation.client.instances(process_key="mlc-retrain", model_id=model) or None,
                        what="the retrain timer to fire")
     variables = installation.client.variables(started[0].id)
     assert variables["RETRAIN_TRIGGER"] == "schedule" and variables["TRAINING_DATA"] == str(training.resolve())
+    assert variables["MODEL_VERSION"] == "1" and variables["IMPROVEMENT_MARGIN"] == 0.05
 
     r = installation.mlc("retrain", model, "--unschedule")
     assert r.returncode == 0, r.stderr
