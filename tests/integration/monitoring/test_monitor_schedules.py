@@ -83,8 +83,8 @@ def test_rescheduling_replaces_the_schedule_and_unscheduling_removes_it(installa
     (["--cron", "0 99 * * *"], 2, "the engine refused the schedule '0 0 99 * * *'"),
     (["--every", "1h", "--cron", "0 2 * * 0"], 2, "exactly one of --every and --cron"),
 ])
-def test_bad_schedules_are_refused_in_one_line(installation, model, args, code, message) -> None:
-    r = installation.mlc("monitor", "schedule", model, *args)
+def test_bad_schedules_are_refused_in_one_line(installation, model, data, args, code, message) -> None:
+    r = installation.mlc("monitor", "schedule", model, *args, "--data", data["paths"]["current"])
     assert r.returncode == code and message in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     assert installation.client.instances(process_key="mlc-monitor-schedule", active_only=True, business_key=model) == []

@@ -16,7 +16,7 @@ from modelops_mlc.daemon import status_path
 from modelops_mlc.engine import EngineClient
 from modelops_mlc.monitoring.watch import watcher_name
 from tests.integration.monitoring.conftest import wait_for
-from tests.unit.monitoring.test_watch_folder import end_monitors
+from tests.unit.monitoring.test_watch_folder import TRIGGER_DEPLOYMENT, end_monitors, remove_trigger_process
 from tests.conftest import mlc_command
 
 BPMN = Path(__file__).resolve().parents[2] / "data" / "monitor_trigger.bpmn"
@@ -48,9 +48,10 @@ class Watcher:
 @pytest.fixture
 def client(settings: Settings):
     with EngineClient(settings) as c:
-        c.deploy_processes([BPMN], name="mlc-test-triggers")
+        c.deploy_processes([BPMN], name=TRIGGER_DEPLOYMENT)
         yield c
         end_monitors(c, MODEL)
+        remove_trigger_process(c)
 
 
 def test_each_file_fires_one_monitor_also_across_restarts(mlc_env, client, tmp_path: Path) -> None:

@@ -32,9 +32,19 @@ class Clock:
 @pytest.fixture
 def client(engine, settings: Settings):
     with EngineClient(settings) as c:
-        c.deploy_processes([BPMN], name="mlc-test-triggers")
+        c.deploy_processes([BPMN], name=TRIGGER_DEPLOYMENT)
         yield c
         end_monitors(c, MODEL, OTHER_MODEL)
+        remove_trigger_process(c)
+
+
+TRIGGER_DEPLOYMENT = "mlc-test-triggers"
+
+
+def remove_trigger_process(client: EngineClient) -> None:
+    """Undeploy the test process: it starts on mlc.monitor too, and would answer later tests' signals."""
+    for deployment in client.request("GET", "/deployment", params={"name": TRIGGER_DEPLOYMENT}):
+        client.request("DELETE", f"/deployment/{deployment['id']}", params={"cascade": "true", "skipCustomListeners": "true"})
 
 
 def end_monitors(client: EngineClient, *models: str) -> None:
