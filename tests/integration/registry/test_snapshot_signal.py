@@ -30,15 +30,24 @@ def test_snapshot_starts_a_process_with_model_id_and_version(run_mlc, settings, 
     registry.register(name, estimator=DecisionTreeClassifier(max_depth=3).fit(X, y), input_example=X.head(2))
 
     with EngineClient(settings) as client:
-        client.deploy_processes([HERE / "model_submitted.bpmn"])
-        r = run_mlc("model", "snapshot", name, "--version", "1", "--tag", "run_test=true", "--user", "alice", "--json")
-        assert r.returncode == 0, r.stderr
-        out = json.loads(r.stdout)
-        assert out["signal"] == "mlc.model-submitted"
-        assert out["variables"] == {"MODEL_ID": name, "MODEL_VERSION": 1, "SUBMITTED_BY": "alice"}
-
-        [inst] = client.instances(model_id=name, process_key="test-model-submitted")
-        variables = client.variables(inst.id)
-        assert variables["MODEL_ID"] == name and variables["MODEL_VERSION"] == 1
+        deployed = client.deploy_processes([HERE / "model_submitted.bpmn"], name="test-model-submitted")
+        try:
+            _snapshot_and_check(run_mlc, client, name)
+        finally:  # it starts on every mlc.model-submitted: later tests' snapshots must not start it too
+            for deployment in client.request("GET", "/deployment", params={"name": deployed.name}):
+                client.request("DELETE", f"/deployment/{deployment['id']}", params={"cascade": "true"})
     info = registry.get_version(f"{name}/1")
     assert info.flag("snapshot") and info.flag("run_test") and info.tags["submitted_by"] == "alice"
+
+
+def _snapshot_and_check(run_mlc, client, name: str) -> None:
+    """The snapshot fires the signal with the model, version and submitter; the test process gets them."""
+    r = run_mlc("model", "snapshot", name, "--version", "1", "--tag", "run_test=true", "--user", "alice", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["signal"] == "mlc.model-submitted"
+    assert out["variables"] == {"MODEL_ID": name, "MODEL_VERSION": 1, "SUBMITTED_BY": "alice"}
+
+    [inst] = client.instances(model_id=name, process_key="test-model-submitted")
+    variables = client.variables(inst.id)
+    assert variables["MODEL_ID"] == name and variables["MODEL_VERSION"] == 1
