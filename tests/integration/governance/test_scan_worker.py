@@ -8,9 +8,8 @@ import importlib.util
 import os
 import pickle
 import shutil
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 
 from modelops_mlc.config import Settings
 from modelops_mlc.engine import EngineClient
+from tests.e2e.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 _spec = importlib.util.spec_from_file_location("mlc_wt_support", ROOT / "tests/integration/workers/wt_support.py")
@@ -83,20 +83,10 @@ def estimator() -> Any:
     return LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
 
 
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def router(client: EngineClient, name: str) -> str:
     client.signal("mlc.model-submitted", {"MODEL_ID": name, "MODEL_VERSION": 1, "SUBMITTED_BY": "alice"})
     return wait_for(lambda: [i.id for i in client.instances(model_id=name, process_key="mlc-productionize")],
-                    f"mlc-productionize of {name}")[0]
+                    what=f"mlc-productionize of {name}")[0]
 
 
 def test_the_malicious_pickle_is_rejected_with_a_ticket_listing_the_finding(stack, models) -> None:
@@ -105,7 +95,7 @@ def test_the_malicious_pickle_is_rejected_with_a_ticket_listing_the_finding(stac
 
     client, name = stack["client"], models["malicious"]
     pid = router(client, name)
-    wait_for(lambda: client.history_instance(pid).state != "ACTIVE", f"{pid} to end")
+    wait_for(lambda: client.history_instance(pid).state != "ACTIVE", what=f"{pid} to end")
     ends = [a.activity_id for a in client.history_activities(pid) if a.activity_type == "noneEndEvent"]
     assert ends == ["end_rejected"]
     variables = client.variables(pid)
@@ -123,7 +113,7 @@ def test_the_clean_model_passes_and_goes_down_its_process(stack, models) -> None
     client, name = stack["client"], models["clean"]
     pid = router(client, name)
     child = wait_for(lambda: client.instances(model_id=name, process_key="mlc-deploy-with-test"),
-                     f"mlc-deploy-with-test of {name}")
+                     what=f"mlc-deploy-with-test of {name}")
     variables = client.variables(pid)
     assert variables["SCAN_PASSED"] is True and variables["SCAN_FINDINGS"] == []
     assert variables["PRODUCTIONIZE_PROCESS"] == "mlc-deploy-with-test"
