@@ -4,11 +4,9 @@ path as `mlc up` — sharing one MLC_HOME (MLflow registry and MLC store) for th
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -65,12 +63,3 @@ def client(stack: StackHandle) -> Iterator[EngineClient]:
         yield c
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 120, interval: float = 0.5, what: str = "condition") -> Any:
-    """Poll until ``predicate`` returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -31,7 +31,8 @@ from sklearn.preprocessing import StandardScaler
 from modelops_mlc.engine import EngineClient
 from modelops_mlc.insight.facts import parse_time
 from tests.conftest import free_port, mlc_command
-from tests.e2e.conftest import StackHandle, wait_for
+from tests.e2e.conftest import StackHandle
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from modelops_mlc.engine import EngineClient
-from tests.e2e.conftest import StackHandle, wait_for
+from tests.e2e.conftest import StackHandle
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

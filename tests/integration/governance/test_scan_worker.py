@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from modelops_mlc.config import Settings
 from modelops_mlc.engine import EngineClient
-from tests.e2e.conftest import wait_for
+from tests.support.home import home_env, home_settings
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 _spec = importlib.util.spec_from_file_location("mlc_wt_support", ROOT / "tests/integration/workers/wt_support.py")
@@ -36,11 +36,8 @@ class Malicious:
 def stack(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A worker for mlc-productionize's tasks only, its MLC home, settings and engine client."""
     home = tmp_path_factory.mktemp("gov-scan")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLC_", "MLFLOW_"))}
-    env.update({"MLC_HOME": str(home), "MLC_ENGINE_URL": engine.url, "MLC_ENGINE_AUTH": "none",
-                "MLC_STORE_URL": f"sqlite:///{home / 'mlc.db'}", "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"})
-    settings = Settings(home=home, engine_url=engine.url, store_url=env["MLC_STORE_URL"],
-                        mlflow_tracking_uri=env["MLFLOW_TRACKING_URI"], engine_auth="none")
+    env = home_env(home, engine.url)
+    settings = home_settings(env)
     client = EngineClient(settings)
     client.deploy_processes([ROOT / "bpmn"], name="mlc-governance-tests")
     worker = wt_support.WorkerProcess(env, home, ["--process-key", "mlc-productionize", "--long-poll", "1000",

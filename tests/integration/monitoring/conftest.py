@@ -18,7 +18,8 @@ import pytest
 
 from modelops_mlc.config import Settings
 from modelops_mlc.engine import EngineClient
-from tests.e2e.conftest import wait_for
+from tests.support.home import home_env, home_settings
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 FEATURES = [f"f{i}" for i in range(8)]  # f0-f3 informative, f4-f7 noise (make_classification, shuffle=False)
@@ -56,18 +57,8 @@ class Installation:
 @pytest.fixture(scope="module")
 def installation(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
     home = tmp_path_factory.mktemp("monitor-home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLC_", "MLFLOW_"))}
-    env.update({
-        "MLC_HOME": str(home),
-        "MLC_ENGINE_URL": engine.url,
-        "MLC_STORE_URL": f"sqlite:///{home / 'mlc.db'}",
-        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-        "MLC_ENGINE_AUTH": "none",
-        "MLC_TICKET_SYSTEM": "local",
-        "COLUMNS": "200",
-    })
-    settings = Settings(home=home, engine_url=engine.url, store_url=env["MLC_STORE_URL"],
-                        mlflow_tracking_uri=env["MLFLOW_TRACKING_URI"], engine_auth="none")
+    env = home_env(home, engine.url, MLC_TICKET_SYSTEM="local")
+    settings = home_settings(env)
     client = EngineClient(settings)
     client.deploy_processes([ROOT / "bpmn"], name="mlc-monitor-tests")
     inst = Installation(home=home, env=env, settings=settings, client=client)

@@ -13,7 +13,7 @@ from modelops_mlc.engine import EngineClient
 from modelops_mlc.engine.local import LocalEngine
 from modelops_mlc.monitoring.schedules import list_schedules, schedule
 from tests.conftest import start_local_engine
-from tests.e2e.conftest import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("java") is None, reason="needs a JDK to run the local engine")]

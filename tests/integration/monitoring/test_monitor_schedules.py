@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from modelops_mlc.config import Settings
 from modelops_mlc.daemon import status_path
 from modelops_mlc.engine import EngineClient
 from modelops_mlc.monitoring.watch import watcher_name
-from tests.integration.monitoring.conftest import wait_for
+from tests.support.waiting import wait_for
 from tests.unit.monitoring.test_watch_folder import TRIGGER_DEPLOYMENT, end_monitors, remove_trigger_process
 from tests.conftest import mlc_command
 

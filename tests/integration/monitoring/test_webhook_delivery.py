@@ -20,7 +20,7 @@ from modelops_mlc.engine import EngineClient
 from modelops_mlc.monitoring.webhooks import DELIVERY_HEADER, EVENT_TAGS, PATH, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from modelops_mlc.stack import Stack
 from tests.conftest import free_port
-from tests.integration.monitoring.conftest import wait_for
+from tests.support.waiting import wait_for
 
 BPMN = Path(__file__).resolve().parents[2] / "data" / "webhook_target.bpmn"
 PROCESS = "test-webhook-target"  # a signal start event only, then the end

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from modelops_mlc.config import Settings
 from modelops_mlc.engine import EngineClient
 from rt_support import PROCESS_FILES, RetrainEnv
 from tests.integration.workers.wt_support import WorkerProcess
+from tests.support.home import home_env, home_settings
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -26,17 +26,9 @@ def rt(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Retrai
     from sklearn.model_selection import train_test_split
 
     home = tmp_path_factory.mktemp("rt-home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLC_", "MLFLOW_"))}
-    env.update({
-        "MLC_HOME": str(home),
-        "MLC_ENGINE_URL": engine.url,
-        "MLC_STORE_URL": f"sqlite:///{home / 'mlc.db'}",
-        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-        "MLC_ENGINE_AUTH": "none",
-        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-    })
-    settings = Settings(home=home, engine_url=engine.url, store_url=env["MLC_STORE_URL"],
-                        mlflow_tracking_uri=env["MLFLOW_TRACKING_URI"], engine_auth="none")
+    path = os.pathsep.join([str(HERE), str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env = home_env(home, engine.url, PYTHONPATH=path)
+    settings = home_settings(env)
     frame = load_breast_cancer(as_frame=True).frame
     frame.columns = [c.replace(" ", "_") for c in frame.columns]
     train, test = train_test_split(frame, test_size=0.4, random_state=3, stratify=frame["target"])

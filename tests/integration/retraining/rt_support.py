@@ -14,7 +14,7 @@ from modelops_mlc.config import Settings
 from modelops_mlc.engine import EngineClient
 from modelops_mlc.retraining.models import TrainingJobRow
 from modelops_mlc.store import open_store
-from tests.e2e.conftest import wait_for
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 PROCESS_FILES = [ROOT / "bpmn" / "retrain.bpmn", ROOT / "bpmn" / "mlc-retrain-decision.dmn"]

@@ -12,7 +12,7 @@ from modelops_mlc.retraining.claims import holder_of
 from modelops_mlc.store import open_store
 from modelops_mlc.tickets.notifications import list_notifications
 from rt_support import RetrainEnv, end_of, jobs_of, passed, register_champion, start_retrain
-from tests.e2e.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 def test_a_second_trigger_is_refused_and_killing_the_worker_loses_nothing(rt: RetrainEnv, worker,

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 from modelops_mlc.config import Settings
 from modelops_mlc.engine import EngineClient
 from tests.conftest import mlc_command
-from tests.e2e.conftest import wait_for
+from tests.support.waiting import wait_for
 from tests.integration.workers.wt_support import WorkerProcess
 
 HERE = Path(__file__).resolve().parent

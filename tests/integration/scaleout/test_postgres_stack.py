@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from modelops_mlc.engine import EngineClient
 from tests.conftest import free_port, mlc_command
-from tests.e2e.conftest import wait_for
+from tests.support.waiting import wait_for
 
 HERE = Path(__file__).resolve().parent
 KEY = "test-cluster-lifecycle"

@@ -17,6 +17,7 @@ import pytest
 
 from modelops_mlc.config import Settings
 from modelops_mlc.engine import EngineClient
+from tests.support.home import home_env
 from wt_support import BPMN_DIR, HERE, ROOT, TEST_KEYS, Instances, WorkerProcess, mlc_command
 
 
@@ -28,17 +29,8 @@ def wt_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def wt_env(engine: Any, wt_home: Path) -> dict[str, str]:
     """Environment of the workers (and of Settings in this process) for one test module."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLC_", "MLFLOW_"))}
-    env.update({
-        "MLC_HOME": str(wt_home),
-        "MLC_ENGINE_URL": engine.url,
-        "MLC_STORE_URL": f"sqlite:///{wt_home / 'mlc.db'}",
-        "MLFLOW_TRACKING_URI": f"sqlite:///{wt_home / 'mlflow.db'}",
-        "MLC_ENGINE_AUTH": "none",
-        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        "COLUMNS": "200",
-    })
-    return env
+    path = os.pathsep.join([str(HERE), str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return home_env(wt_home, engine.url, PYTHONPATH=path)
 
 
 @pytest.fixture(scope="module")
