@@ -25,7 +25,9 @@ import hashlib
 import hmac
 import itertools
 import logging
+import os
 import random
+import signal
 import socket
 import threading
 import time
@@ -39,7 +41,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from modelops_mlc import __version__
-from modelops_mlc.errors import MlcError, NotFoundError, UsageError, first_line
+from modelops_mlc.errors import MlcError, UsageError, first_line
 from modelops_mlc.runtimes.client import SMOKE_HEADER
 from modelops_mlc.runtimes.predictor import (
     Batch,
@@ -64,6 +66,7 @@ from modelops_mlc.runtimes.shadow import Mirrored, ShadowMirror
 
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
+    from modelops_mlc.runtimes.multiproc import Shared
 
 __all__ = ["ModelServer", "TrafficRoute", "serve"]
 
@@ -118,13 +121,25 @@ class TrafficRoute:
 
 
 class _Metrics:
-    """Prometheus metrics of one server (its own registry, so several servers can share a process)."""
+    """Prometheus metrics of one server (its own registry, so several servers can share a process).
 
-    def __init__(self) -> None:
+    With ``multiprocess_dir`` (a worker of ``--workers N``) the values live in prometheus_client's
+    multiprocess files and :meth:`render` sums every worker's; the figures read from the prediction
+    log and the shadow mirror are copied into them by :meth:`refresh`, on every watch tick.
+    """
+
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
         disable_created_metrics()
         self.registry = CollectorRegistry()
+        self._polled: list[tuple[Any, Callable[[], float]]] = []
+        self._output = self.registry
+        if multiprocess_dir is not None:
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            self._output = CollectorRegistry()
+            MultiProcessCollector(self._output, path=multiprocess_dir)
         self.requests = Counter(
             "mlc_inference_requests", "Inference requests", ["model", "version", "protocol"], registry=self.registry
         )
@@ -136,8 +151,9 @@ class _Metrics:
             "mlc_inference_latency_seconds", "Inference latency", ["model", "version"], registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
-        self.loaded = Gauge("mlc_runtime_models_loaded", "Model versions loaded", registry=self.registry)
-        self._gauge = lambda name, doc, fn: Gauge(name, doc, registry=self.registry).set_function(fn)
+        self.loaded = Gauge("mlc_runtime_models_loaded", "Model versions loaded", registry=self.registry,
+                            multiprocess_mode="mostrecent")
+        self._multiprocess = multiprocess_dir is not None
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def observe(self, model: str, version: str, protocol: str, seconds: float, status: int) -> None:
@@ -150,6 +166,18 @@ class _Metrics:
         pair[1].observe(seconds)
         if status >= 400:
             self.errors.labels(model, version, protocol, str(status)).inc()
+
+    def _gauge(self, name: str, doc: str, fn: Callable[[], float]) -> None:
+        from prometheus_client import Gauge
+
+        if self._multiprocess:  # a function gauge is not in the files: copied there by refresh()
+            self._polled.append((Gauge(name, doc, registry=self.registry, multiprocess_mode="sum"), fn))
+        else:
+            Gauge(name, doc, registry=self.registry).set_function(fn)
+
+    def refresh(self) -> None:
+        for gauge, fn in self._polled:
+            gauge.set(fn())
 
     def track(self, predlog: PredictionLog, mirror: ShadowMirror) -> None:
         """Expose the prediction log's and the shadow mirror's counters."""
@@ -164,7 +192,8 @@ class _Metrics:
     def render(self) -> bytes:
         from prometheus_client import generate_latest
 
-        return generate_latest(self.registry)
+        self.refresh()
+        return generate_latest(self._output)
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -174,10 +203,13 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
 class ModelServer:
     """Desired state from the store, loaded predictors, traffic routes and the ASGI app."""
 
-    def __init__(self, settings: "Settings", runtime_name: str, *, heartbeat: bool = True) -> None:
+    def __init__(self, settings: "Settings", runtime_name: str, *, heartbeat: bool = True,
+                 shared: "Shared | None" = None) -> None:
         self.settings = settings
         self.runtime = runtime_name
         self.heartbeat_enabled = heartbeat
+        self.shared = shared  # set in a worker of --workers N: the state the runtime's processes share
+        self._stamp = shared.seen() if shared is not None else None
         self.predictors: dict[tuple[str, str], Predictor] = {}
         self.load_errors: dict[tuple[str, str], str] = {}
         self.routes: dict[str, TrafficRoute] = {}
@@ -185,7 +217,7 @@ class ModelServer:
         self.active: dict[int, tuple[str, str, str, int]] = {}  # id -> (name, version, state, weight)
         self.shadow_ids: set[int] = set()
         self.ready = False
-        self.metrics = _Metrics()
+        self.metrics = _Metrics(str(shared.metrics_dir) if shared is not None else None)
         self.predlog = PredictionLog(settings)
         self.mirror = ShadowMirror(self.predlog)
         self.metrics.track(self.predlog, self.mirror)
@@ -270,6 +302,7 @@ class ModelServer:
     def status(self) -> dict[str, Any]:
         return {
             "runtime": self.runtime,
+            "process": os.getpid(),
             "ready": self.ready,
             "deployments": [
                 {"id": dep_id, "model": name, "version": version, "state": state, "traffic_weight": weight,
@@ -291,6 +324,10 @@ class ModelServer:
         loops = [("reconcile", self.settings.runtime_reconcile_interval, self._reconcile_tick)]
         if self.heartbeat_enabled:
             loops.append(("heartbeat", self.settings.runtime_heartbeat_interval, self._heartbeat_tick))
+        if self.shared is not None:
+            from modelops_mlc.runtimes.multiproc import WATCH_INTERVAL
+
+            loops.append(("watch", WATCH_INTERVAL, self._watch_tick))
         for what, interval, tick in loops:
             t = threading.Thread(target=self._loop, args=(interval, tick), name=f"mlc-{what}", daemon=True)
             t.start()
@@ -316,21 +353,35 @@ class ModelServer:
         self.reconcile()
 
     def _mark_stopped(self) -> None:
-        """On shutdown, tell the runtime catalog at once instead of waiting for missed heartbeats."""
-        from modelops_mlc.runtimes.catalog import RuntimeCatalog
+        from modelops_mlc.runtimes.multiproc import mark_stopped
 
-        try:
-            RuntimeCatalog(self.settings).mark(self.runtime, "unhealthy", "stopped")
-        except MlcError as exc:
-            log.warning("cannot mark runtime %s stopped: %s", self.runtime, exc)
+        mark_stopped(self.settings, self.runtime)
 
     def _heartbeat_tick(self) -> None:
-        from modelops_mlc.runtimes.catalog import RuntimeCatalog
+        from modelops_mlc.runtimes.multiproc import beat
 
-        try:
-            RuntimeCatalog(self.settings).heartbeat(self.runtime)
-        except NotFoundError:
-            log.warning("runtime %s was removed from the runtime catalog; heartbeats are ignored", self.runtime)
+        beat(self.settings, self.runtime)
+
+    def _watch_tick(self) -> None:
+        """A worker of --workers N: reconcile when another worker announced a change; end with the parent."""
+        assert self.shared is not None
+        if os.getppid() != self.shared.supervisor:
+            if not self._stop.is_set():
+                log.warning("runtime %s: the supervising process is gone; worker %d stops", self.runtime, os.getpid())
+                self._stop.set()
+                os.kill(os.getpid(), signal.SIGTERM)
+            return
+        stamp = self.shared.seen()
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self.reconcile()
+        self.metrics.refresh()
+
+    def _reconcile_everywhere(self) -> dict[str, Any]:
+        """An admin call: the other workers reconcile at the same time as this one."""
+        if self.shared is not None:
+            self.shared.announce()
+        return self.reconcile(force=True)
 
     # -- request helpers ----------------------------------------------------------------------
     def _served(self, name: str, version: str | None, key: str | None) -> Served:
@@ -548,7 +599,7 @@ class ModelServer:
 
         async def admin_reconcile(request: Request) -> Response:
             self._check_admin(request)
-            return _json(await asyncio.to_thread(self.reconcile, force=True))
+            return _json(await asyncio.to_thread(self._reconcile_everywhere))
 
         async def admin_load(request: Request) -> Response:
             self._check_admin(request)
@@ -556,7 +607,7 @@ class ModelServer:
                 dep_id = int(request.path_params["id"])
             except ValueError:
                 raise HttpError(400, "deployment id must be a number") from None
-            await asyncio.to_thread(self.reconcile, force=True)
+            await asyncio.to_thread(self._reconcile_everywhere)
             entry = self.active.get(dep_id)
             if entry is None:
                 raise HttpError(404, f"deployment {dep_id} is not active on runtime {self.runtime}")
@@ -610,7 +661,13 @@ def _checked_request_id(request_id: str | None) -> str:
         return new_request_id()
     if len(request_id) > MAX_REQUEST_ID:
         raise InputError(f"request id is longer than {MAX_REQUEST_ID} characters")
+    if not _header_safe(request_id):
+        raise InputError("request id must be printable ASCII (it is sent back in the X-Request-Id header)")
     return request_id
+
+
+def _header_safe(value: str) -> bool:
+    return value.isascii() and value.isprintable()
 
 
 def _answer_headers(served: Served, request_id: str) -> dict[str, str]:
@@ -621,7 +678,8 @@ def _answer_headers(served: Served, request_id: str) -> dict[str, str]:
 
 
 def _id_header(request_id: str | None) -> dict[str, str] | None:
-    return {REQUEST_ID_HEADER: request_id} if request_id and len(request_id) <= MAX_REQUEST_ID else None
+    ok = request_id and len(request_id) <= MAX_REQUEST_ID and _header_safe(request_id)
+    return {REQUEST_ID_HEADER: request_id} if ok else None
 
 
 def _warm_imports() -> None:
@@ -672,10 +730,12 @@ def serve(
     advertise: str | None = None,
     on_ready: Callable[[str], None] | None = None,
     log_level: str = "warning",
+    workers: int = 1,
 ) -> None:
-    """Enter runtime ``name`` with its endpoint in the catalog and serve until interrupted (blocks)."""
-    import os
+    """Enter runtime ``name`` with its endpoint in the catalog and serve until interrupted (blocks).
 
+    ``workers`` above 1 serves with that many processes on the one port (see ``multiproc``).
+    """
     import uvicorn
 
     from modelops_mlc.runtimes.catalog import RuntimeCatalog
@@ -689,12 +749,17 @@ def serve(
     RuntimeCatalog(settings).register(
         name, tags or {}, flavors, [endpoint], heartbeat_interval=settings.runtime_heartbeat_interval, pid=os.getpid()
     )
-    server = ModelServer(settings, name)
-    config = uvicorn.Config(server.app, log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=5)
-    uv = uvicorn.Server(config)
     if on_ready:
         on_ready(endpoint)
     try:
-        uv.run(sockets=[sock])  # the app's lifespan marks the runtime stopped on shutdown
+        if workers > 1:
+            from modelops_mlc.runtimes.multiproc import serve_workers
+
+            serve_workers(settings, name, sock, workers, log_level=log_level)
+        else:
+            server = ModelServer(settings, name)
+            config = uvicorn.Config(server.app, log_level=log_level, access_log=False, lifespan="on",
+                                    timeout_graceful_shutdown=5)
+            uvicorn.Server(config).run(sockets=[sock])  # the app's lifespan marks the runtime stopped on shutdown
     finally:
         sock.close()

@@ -82,6 +82,8 @@ def serve(
         str | None, typer.Option("--advertise", help="URL to advertise instead of http://HOST:PORT.")
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=64,
+                                         help="Server processes on the one port (metrics summed across them).")] = 1,
 ) -> None:
     """Run a model server for this runtime: enters its endpoint in the catalog, heartbeats, serves deployed models."""
     import logging
@@ -92,11 +94,12 @@ def serve(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def on_ready(endpoint: str) -> None:
-        info(f"[green]runtime {name} serving at {endpoint}[/] (Ctrl+C to stop)")
+        procs = f", {workers} processes" if workers > 1 else ""
+        info(f"[green]runtime {name} serving at {endpoint}[/]{procs} (Ctrl+C to stop)")
         if settings().runtime_admin_token is None:
             info("[dim]admin API disabled (set MLC_RUNTIME_ADMIN_TOKEN); deployments are picked up by polling[/]")
 
     run_server(
         settings(), name, host=host, port=port, tags=parse_pairs(tag, what="--tag", typed=False),
-        flavors=flavor or None, advertise=advertise, on_ready=on_ready, log_level=log_level.lower(),
+        flavors=flavor or None, advertise=advertise, on_ready=on_ready, log_level=log_level.lower(), workers=workers,
     )
