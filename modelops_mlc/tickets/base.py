@@ -132,6 +132,11 @@ class Ticket(BaseModel):
     updated_at: dt.datetime | None = None
     raw_state: str | None = None
     history: list[dict[str, Any]] = Field(default_factory=list)
+    # Who moved the ticket into its current Done or Rejected state, as the system reports it (Jira's
+    # changelog, ServiceNow's resolved_by / closed_by, the local ticket's audit trail); every
+    # identity the system gave for that user (user name, e-mail, account id) is in resolved_by_ids.
+    resolved_by: str | None = None
+    resolved_by_ids: list[str] = Field(default_factory=list)
 
 
 @runtime_checkable

@@ -156,7 +156,7 @@ class JiraTicketSystem:
         body = self.api.call(
             "GET",
             f"/rest/api/2/issue/{key}",
-            params={"fields": _FIELDS},
+            params={"fields": _FIELDS, "expand": "changelog"},
             not_found=f"no Jira issue {key!r} (or our account may not see it)",
         ).json()
         return self._ticket(body)
@@ -211,7 +211,7 @@ class JiraTicketSystem:
             chunk = keys[start : start + 50]
             quoted = ", ".join(f'"{k}"' for k in chunk)
             try:
-                tickets = self._jql(f"key in ({quoted})", limit=len(chunk))
+                tickets = self._jql(f"key in ({quoted})", limit=len(chunk), expand="changelog")
             except TicketError as exc:
                 if isinstance(exc, TicketSystemUnavailable) or "HTTP 400" not in exc.message:
                     raise
@@ -248,9 +248,11 @@ class JiraTicketSystem:
         matches.sort(key=lambda m: m[0])
         return matches[0][1] if matches else None
 
-    def _jql(self, jql: str, *, limit: int = 500) -> list[Ticket]:
+    def _jql(self, jql: str, *, limit: int = 500, expand: str | None = None) -> list[Ticket]:
         tickets: list[Ticket] = []
         params: dict[str, Any] = {"jql": jql, "fields": _FIELDS, "maxResults": min(limit, 100)}
+        if expand:
+            params["expand"] = expand
         while len(tickets) < limit:
             try:
                 page = self.api.call("GET", self._search_path, params=params).json()
@@ -285,12 +287,14 @@ class JiraTicketSystem:
         if link is not None:
             model_id = link.model_id or model_id
             model_version = link.model_version or model_version
+        state = self.map_status(status.get("name"), (status.get("statusCategory") or {}).get("key"))
+        author = _resolver(key, issue.get("changelog"), status.get("name")) if state.terminal else None
         return Ticket(
             key=key,
             system=self.name,
             title=fields.get("summary") or "",
             description=fields.get("description") or "",
-            state=self.map_status(status.get("name"), (status.get("statusCategory") or {}).get("key")),
+            state=state,
             raw_state=status.get("name"),
             labels=[lb for lb in labels if not lb.startswith("mlc-ref-")],
             model_id=model_id,
@@ -299,5 +303,41 @@ class JiraTicketSystem:
             url=f"{self.base_url}/browse/{key}",
             created_at=parse_jira_time(fields.get("created")),
             updated_at=parse_jira_time(fields.get("updated")),
+            resolved_by=_identity(author)[0] if author else None,
+            resolved_by_ids=_identity(author) if author else [],
         )
+
+
+def _identity(user: dict[str, Any]) -> list[str]:
+    """A Jira user's identities, the one to show first: user name and key (Data Center), e-mail,
+    account id (Cloud)."""
+    found: list[str] = []
+    for field in ("name", "emailAddress", "accountId", "key"):
+        value = str(user.get(field) or "").strip()
+        if value and value not in found:
+            found.append(value)
+    return found
+
+
+def _resolver(key: str, changelog: dict[str, Any] | None, status: str | None) -> dict[str, Any] | None:
+    """The author of the change that moved the issue into its current status (``?expand=changelog``):
+    the newest history with a ``status`` item whose ``toString`` is that status, else the newest
+    that set the ``resolution``. None when the changelog is missing or cut short (Jira expands
+    at most one page of it), so nobody is named on a guess."""
+    if not changelog:
+        return None
+    histories = list(changelog.get("histories") or [])
+    if int(changelog.get("total") or len(histories)) > len(histories):
+        log.info("Jira issue %s: the changelog is longer than one page; its resolver is not known", key)
+        return None
+    histories.sort(key=lambda h: (parse_jira_time(h.get("created")) or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
+                                  int(h["id"]) if str(h.get("id", "")).isdigit() else 0))
+    wanted = (status or "").strip().lower()
+    for field, match in (("status", True), ("resolution", False)):
+        for history in reversed(histories):
+            for item in history.get("items") or []:
+                to = str(item.get("toString") or "")
+                if item.get("field") == field and (to.lower() == wanted if match else bool(to)):
+                    return history.get("author") or None
+    return None
 

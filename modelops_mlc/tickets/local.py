@@ -137,6 +137,7 @@ class LocalTicketSystem:
                 select(TicketEventRow).where(TicketEventRow.ticket_id == row.id).order_by(TicketEventRow.id)
             )
             history = [e.as_dict() for e in events]
+        resolver = self._resolver(s, row) if with_history and TicketState(row.state).terminal else None
         return Ticket(
             key=row.key or f"MLC-{row.id}",
             system=self.name,
@@ -152,4 +153,20 @@ class LocalTicketSystem:
             created_at=as_utc(row.created_at),
             updated_at=as_utc(row.updated_at),
             history=history,
+            resolved_by=resolver,
+            resolved_by_ids=[resolver] if resolver else [],
         )
+
+    @staticmethod
+    def _resolver(s: Session, row: LocalTicketRow) -> str | None:
+        """Who moved the ticket into its state: the actor of the newest audit row that set it
+        (``user:alice`` from ``mlc --user alice ticket move``) without its ``user:`` prefix."""
+        from modelops_mlc.insight.audit import AuditRow
+
+        rows = s.scalars(select(AuditRow).where(
+            AuditRow.target_kind == "ticket", AuditRow.target == row.key,
+            AuditRow.action.in_(("ticket.create", "ticket.update"))).order_by(AuditRow.id.desc()))
+        for audit in rows:
+            if isinstance(audit.after, dict) and audit.after.get("state") == row.state:
+                return audit.actor.removeprefix("user:")
+        return None

@@ -35,7 +35,10 @@ __all__ = ["STATE_CODES", "ServiceNowTicketSystem"]
 
 TABLE = "/api/now/table/incident"
 MARKER = "modelops-mlc"
-_FIELDS = "sys_id,number,short_description,description,state,sys_created_on,sys_updated_on,correlation_id"
+# resolved_by and closed_by reference sys_user; dot-walking gives their login (user_name).
+_RESOLVERS = ("resolved_by.user_name", "closed_by.user_name", "sys_updated_by")
+_FIELDS = ("sys_id,number,short_description,description,state,sys_created_on,sys_updated_on,correlation_id,"
+           + ",".join(_RESOLVERS))
 _CREDENTIALS_HINT = "set MLC_SERVICENOW_USER and MLC_SERVICENOW_PASSWORD, or MLC_SERVICENOW_TOKEN (OAuth)"
 
 # incident.state: 1 New, 2 In Progress, 3 On Hold, 6 Resolved, 7 Closed, 8 Canceled
@@ -237,6 +240,7 @@ class ServiceNowTicketSystem:
         labels = [lb.strip() for lb in match.group(1).split(",")] if match else []
         model_id, model_version = model_from_labels(labels)
         key = record.get("number") or record["sys_id"]
+        resolver = _resolver(record, state)
         link = links.link_for(self.store, self.name, key)
         if link is not None:
             model_id = link.model_id or model_id
@@ -255,4 +259,15 @@ class ServiceNowTicketSystem:
             url=f"{self.base_url}/nav_to.do?uri=incident.do%3Fsys_id%3D{record.get('sys_id')}",
             created_at=_parse_time(record.get("sys_created_on")),
             updated_at=_parse_time(record.get("sys_updated_on")),
+            resolved_by=resolver,
+            resolved_by_ids=[resolver] if resolver else [],
         )
+
+
+def _resolver(record: dict[str, Any], state: TicketState) -> str | None:
+    """Who resolved (Done) or cancelled (Rejected) the incident: the user name of ``resolved_by``,
+    else of ``closed_by``, else ``sys_updated_by`` (the last writer); None while it is open."""
+    if not state.terminal:
+        return None
+    fields = _RESOLVERS if state is TicketState.DONE else _RESOLVERS[1:]
+    return next((str(record[f]).strip() for f in fields if str(record.get(f) or "").strip()), None)

@@ -5,10 +5,17 @@ A change is delivered once: the last delivered state is stored per ticket before
 so a restarted watcher does not resend it. Only decisions (Done, Rejected) are delivered; a ticket
 moving to In Progress is recorded but keeps the process waiting. A ticket system that is down is
 skipped with exponential backoff (capped) and the watcher keeps going.
+
+A review ticket (label ``mlc-review``) is a review like the user task: who decided it (the
+ticket system's resolver) is delivered as ``APPROVED_BY``, and under separation of duties
+(the process's ``SEPARATION_OF_DUTIES``) an approval by the submitter (``SUBMITTED_BY``), or by
+nobody the system names, is refused: it is not delivered, the ticket gets a comment saying why,
+and the process keeps waiting for another reviewer to resolve the ticket.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -24,10 +31,12 @@ from modelops_mlc.errors import (
     NotFoundError,
     TicketError,
 )
+from modelops_mlc.governance import separation_of_duties_refusal
+from modelops_mlc.insight.actor import acting_as
 from modelops_mlc.store import open_store, utcnow
 from modelops_mlc.tickets import get_ticket_system
 from modelops_mlc.tickets._http import TicketAuthError, TicketNotFound
-from modelops_mlc.tickets.base import TicketState, TicketSystem, TicketSystemUnavailable
+from modelops_mlc.tickets.base import Ticket, TicketState, TicketSystem, TicketSystemUnavailable
 from modelops_mlc.tickets.models import TicketLinkRow
 from modelops_mlc.tickets.template import redact
 
@@ -41,6 +50,10 @@ __all__ = ["MESSAGE", "TicketWatcher", "WatchReport"]
 log = logging.getLogger(__name__)
 
 MESSAGE = "mlc.ticket-updated"
+REVIEW_LABEL = "mlc-review"  # what create-ticket labels a ticket of TICKET_KIND review
+APPROVED_BY = "APPROVED_BY"  # the reviewer, as the review user task's listener records it
+_REVIEW_FACTS = ("SEPARATION_OF_DUTIES", "SUBMITTED_BY", "MODEL_ID", "MODEL_VERSION")
+_UNKNOWN_RESOLVER = "the ticket system does not say who resolved the ticket"
 DELIVERED_STATES = (TicketState.DONE, TicketState.REJECTED)
 MIN_INTERVAL = 0.2
 MAX_INTERVAL = 3600.0
@@ -55,6 +68,7 @@ class WatchReport:
     delivered: list[tuple[str, str]] = field(default_factory=list)  # (ticket key, state)
     pending: list[str] = field(default_factory=list)  # changed, but no process waits (yet)
     closed: list[str] = field(default_factory=list)  # process instance gone: no longer watched
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (ticket key, why): review not counted
     skipped_systems: list[str] = field(default_factory=list)  # down, backing off
     errors: list[str] = field(default_factory=list)
 
@@ -84,6 +98,7 @@ class TicketWatcher:
         self._systems: dict[str, TicketSystem] = {}
         self._backoff: dict[str, _Backoff] = {}
         self._engine_backoff = _Backoff()
+        self._reviews: dict[str, dict[str, Any]] = {}  # process instance -> its _REVIEW_FACTS (fixed while it waits)
 
     # -- one round --------------------------------------------------------------------------
 
@@ -148,13 +163,21 @@ class TicketWatcher:
                 self._update(link.id, last_seen_state=state.value)
             if state not in DELIVERED_STATES or state.value == link.last_delivered_state:
                 continue
-            self._deliver(link, state, report)
+            self._deliver(system, link, ticket, report)
 
-    def _deliver(self, link: TicketLinkRow, state: TicketState, report: WatchReport) -> None:
+    def _deliver(self, system: TicketSystem, link: TicketLinkRow, ticket: Ticket, report: WatchReport) -> None:
+        state = ticket.state
+        variables: dict[str, Any] = {"TICKET_STATE": state.value}
+        review = REVIEW_LABEL in ticket.labels
+        if review:
+            refusal = self._refusal(link, ticket)
+            if refusal:
+                self._refuse(system, link, refusal, report)
+                return
+            if ticket.resolved_by:
+                variables[APPROVED_BY] = ticket.resolved_by
         try:
-            self.engine.correlate_message(
-                MESSAGE, correlation_keys={"TICKET_KEY": link.key}, variables={"TICKET_STATE": state.value}
-            )
+            self.engine.correlate_message(MESSAGE, correlation_keys={"TICKET_KEY": link.key}, variables=variables)
         except (EngineUnavailable, EngineAuthError):
             raise
         except EngineError as exc:
@@ -169,11 +192,40 @@ class TicketWatcher:
             self._update(link.id, last_error=message[:1000])
             report.pending.append(link.key)
             return
-        log.info("ticket %s: delivered %s to process instance %s", link.key, state.value, link.process_instance_id)
-        self._update(
-            link.id, last_delivered_state=state.value, delivered_at=utcnow(), watch="delivered", last_error=None
-        )
+        log.info("ticket %s: delivered %s to process instance %s%s", link.key, state.value, link.process_instance_id,
+                 f" (reviewed by {ticket.resolved_by})" if review and ticket.resolved_by else "")
+        reviewer = f"user:{ticket.resolved_by}" if review and ticket.resolved_by else None
+        with acting_as(reviewer, link.process_instance_id) if reviewer else contextlib.nullcontext():  # the audit row names the reviewer
+            self._update(
+                link.id, last_delivered_state=state.value, delivered_at=utcnow(), watch="delivered", last_error=None
+            )
         report.delivered.append((link.key, state.value))
+
+    def _refusal(self, link: TicketLinkRow, ticket: Ticket) -> str | None:
+        """Why an approval (Done) of a review ticket does not count, under the process's separation of duties."""
+        if ticket.state is not TicketState.DONE or not link.process_instance_id:
+            return None
+        facts = self._reviews.get(link.process_instance_id)
+        if facts is None:
+            try:
+                found = self.engine.variables(link.process_instance_id)
+            except NotFoundError:
+                return None  # the instance is gone: delivery finds that out and stops watching
+            facts = self._reviews[link.process_instance_id] = {k: found.get(k) for k in _REVIEW_FACTS}
+        return separation_of_duties_refusal(
+            enforced=facts["SEPARATION_OF_DUTIES"] is True, submitter=facts["SUBMITTED_BY"],
+            approver=ticket.resolved_by, also_known_as=ticket.resolved_by_ids, model=facts["MODEL_ID"],
+            version=facts["MODEL_VERSION"], unknown_hint=_UNKNOWN_RESOLVER)
+
+    def _refuse(self, system: TicketSystem, link: TicketLinkRow, refusal: str, report: WatchReport) -> None:
+        """Tell the ticket once why its approval is not counted; the process keeps waiting."""
+        if link.last_error == refusal:
+            return  # already said, and nothing changed since
+        log.warning("ticket %s: %s; the approval is not counted", link.key, refusal)
+        system.comment(link.key, f"{refusal}. This approval is not counted and the process keeps waiting: reopen "
+                                 "the ticket and have another reviewer resolve it.")
+        self._update(link.id, last_error=refusal)
+        report.refused.append((link.key, refusal))
 
     def _instance_gone(self, instance_id: str | None) -> bool:
         if not instance_id:

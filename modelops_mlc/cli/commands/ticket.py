@@ -141,6 +141,8 @@ def watch(
                 return
             for key, state in report.delivered:
                 info(f"delivered {state} of {key}")
+            for key, why in report.refused:
+                info(f"[yellow]not delivered {key}: {why}[/]")
             for problem in report.errors:
                 info(f"[yellow]{problem}[/]")
             info(f"checked {report.checked} ticket(s), delivered {len(report.delivered)}")

@@ -3,6 +3,13 @@
 They implement the endpoints modelops-mlc calls with the documented request and response shapes:
 JSON field names, status codes (201 on create, 204 on a transition, 404/400/401/403/410 errors
 with each product's error body) and auth headers. Wrong credentials get 401.
+
+Both say who changed a ticket the way the products do: Jira keeps a changelog (``expand=changelog``
+on an issue or a search: histories with their author and status/resolution items) and sets
+``fields.resolution`` on a done status; ServiceNow fills the sys_user references ``resolved_by``
+(state 6) and ``closed_by`` (state 7) and ``sys_updated_by``, and the Table API dot-walks
+``resolved_by.user_name`` in ``sysparm_fields``. ``set_status``/``set_state`` with ``by=`` are what a
+reviewer does in the product's UI; API calls act as the authenticated account.
 """
 
 from __future__ import annotations
@@ -150,15 +157,43 @@ class FakeJira(FakeService):
         self.issues: dict[str, dict[str, Any]] = {}
         self.comments: dict[str, list[dict[str, Any]]] = {}
         self._next = 1
+        self._next_history = 10000
 
     def unauthorised(self) -> tuple[int, Any]:
         return 401, {"errorMessages": ["Client must be authenticated to access this resource."], "errors": {}}
 
-    def set_status(self, key: str, status: str) -> None:
-        """What a reviewer does in the Jira UI."""
+    def set_status(self, key: str, status: str, *, by: str = "reviewer") -> None:
+        """What a reviewer (user name ``by``) does in the Jira UI."""
         with self.lock:
-            self.issues[key]["fields"]["status"] = self._status(status)
-            self.issues[key]["fields"]["updated"] = _jira_time(dt.datetime.now(dt.timezone.utc))
+            self._move(self.issues[key], status, by)
+
+    def _move(self, issue: dict[str, Any], status: str, by: str) -> None:
+        """A status change as Jira records it: the status, the resolution, one changelog history."""
+        fields = issue["fields"]
+        old = fields["status"]
+        now = _jira_time(dt.datetime.now(dt.timezone.utc))
+        items = [{"field": "status", "fieldtype": "jira", "from": old["id"], "fromString": old["name"],
+                  "to": self._status(status)["id"], "toString": status}]
+        done = JIRA_STATUSES[status][1] == "done"
+        resolution = ({"id": "10001", "name": "Won't Do" if status == "Rejected" else "Done"} if done else None)
+        if (fields.get("resolution") or {}).get("name") != (resolution or {}).get("name"):
+            items.insert(0, {"field": "resolution", "fieldtype": "jira",
+                             "from": (fields.get("resolution") or {}).get("id"),
+                             "fromString": (fields.get("resolution") or {}).get("name"),
+                             "to": (resolution or {}).get("id"), "toString": (resolution or {}).get("name")})
+        fields["status"] = self._status(status)
+        fields["resolution"] = resolution
+        fields["resolutiondate"] = now if done else None
+        fields["updated"] = now
+        self._next_history += 1
+        issue["changelog"].append({"id": str(self._next_history), "author": self._user(by), "created": now,
+                                   "items": items})
+
+    def _user(self, name: str) -> dict[str, Any]:
+        email = name if "@" in name else f"{name}@example.com"
+        return {"self": f"{self.url}/rest/api/2/user?username={name}", "name": name, "key": f"JIRAUSER-{name}",
+                "emailAddress": email, "displayName": name.split("@")[0].title(), "active": True,
+                "timeZone": "Etc/UTC"}
 
     def _status(self, name: str) -> dict[str, Any]:
         sid, cat, cat_name = JIRA_STATUSES[name]
@@ -172,12 +207,17 @@ class FakeJira(FakeService):
                                "key": cat, "colorName": "blue-gray", "name": cat_name},
         }
 
-    def _view(self, issue: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    def _view(self, issue: dict[str, Any], fields: str | None, expand: str | None = None) -> dict[str, Any]:
         wanted = set((fields or "*all").split(","))
         shown = {k: v for k, v in issue["fields"].items() if "*all" in wanted or k in wanted}
-        return {"expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
+        view = {"expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
                 "id": issue["id"], "self": f"{self.url}/rest/api/2/issue/{issue['id']}", "key": issue["key"],
                 "fields": shown}
+        if "changelog" in (expand or "").split(","):
+            histories = issue["changelog"]
+            view["changelog"] = {"startAt": 0, "maxResults": len(histories), "total": len(histories),
+                                 "histories": histories}
+        return view
 
     def _not_found(self) -> tuple[int, Any, dict[str, str]]:
         return 404, {"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}}, {}
@@ -195,7 +235,7 @@ class FakeJira(FakeService):
         if issue is None:
             return self._not_found()
         if method == "GET" and sub is None:
-            return 200, self._view(issue, query.get("fields")), {}
+            return 200, self._view(issue, query.get("fields"), query.get("expand")), {}
         if sub == "/transitions" and method == "GET":
             current = issue["fields"]["status"]["name"]
             return 200, {"expand": "transitions", "transitions": [
@@ -208,8 +248,7 @@ class FakeJira(FakeService):
             target = next((to for t, _n, to in JIRA_TRANSITIONS if t == tid and to != current), None)
             if target is None:
                 return 400, {"errorMessages": [f"Transition id '{tid}' is not valid for this issue."], "errors": {}}, {}
-            issue["fields"]["status"] = self._status(target)
-            issue["fields"]["updated"] = _jira_time(dt.datetime.now(dt.timezone.utc))
+            self._move(issue, target, self.user)
             return 204, None, {}
         if sub == "/comment" and method == "POST":
             text = (body or {}).get("body")
@@ -245,7 +284,7 @@ class FakeJira(FakeService):
             "summary": fields["summary"], "description": fields.get("description"),
             "labels": list(fields.get("labels") or []), "status": self._status("To Do"),
             "issuetype": {"name": fields["issuetype"]["name"]}, "project": {"key": self.project},
-            "created": now, "updated": now}}
+            "resolution": None, "resolutiondate": None, "created": now, "updated": now}, "changelog": []}
         return 201, {"id": iid, "key": key, "self": f"{self.url}/rest/api/2/issue/{iid}"}, {}
 
     def _search(self, path: str, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
@@ -280,14 +319,15 @@ class FakeJira(FakeService):
             start = int(query.get("nextPageToken") or 0)
             page = matches[start:start + limit]
             more = start + limit < len(matches)
-            body = {"issues": [self._view(i, query.get("fields") or "id") for i in page], "isLast": not more}
+            body = {"issues": [self._view(i, query.get("fields") or "id", query.get("expand")) for i in page],
+                    "isLast": not more}
             if more:
                 body["nextPageToken"] = str(start + limit)
             return 200, body, {}
         start = int(query.get("startAt", 0))
         page = matches[start:start + limit]
         return 200, {"expand": "names,schema", "startAt": start, "maxResults": limit, "total": len(matches),
-                     "issues": [self._view(i, query.get("fields")) for i in page]}, {}
+                     "issues": [self._view(i, query.get("fields"), query.get("expand")) for i in page]}, {}
 
 
 # -- ServiceNow -------------------------------------------------------------------------------
@@ -304,24 +344,59 @@ class FakeServiceNow(FakeService):
         super().__init__(**kw)
         self.records: dict[str, dict[str, Any]] = {}
         self.journal: dict[str, list[tuple[str, str]]] = {}
+        self.users: dict[str, dict[str, str]] = {}  # sys_user by sys_id
         self._next = 10001
 
     def unauthorised(self) -> tuple[int, Any]:
         return 401, {"error": {"message": "User Not Authenticated", "detail": "Required to provide Auth information"},
                      "status": "failure"}
 
-    def set_state(self, number: str, code: str) -> None:
+    def set_state(self, number: str, code: str, *, by: str = "reviewer") -> None:
+        """What a user (``by``, a user name) does in the ServiceNow UI."""
         with self.lock:
             record = next(r for r in self.records.values() if r["number"] == number)
-            record["state"] = code
-            record["sys_updated_on"] = _sn_time(dt.datetime.now(dt.timezone.utc))
+            self._write(record, {"state": code}, by)
 
-    @staticmethod
-    def _fields(record: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+    def user_id(self, user_name: str) -> str:
+        """The sys_id of the sys_user called ``user_name`` (created on first use)."""
+        for sys_id, user in self.users.items():
+            if user["user_name"] == user_name:
+                return sys_id
+        sys_id = uuid.uuid4().hex
+        self.users[sys_id] = {"sys_id": sys_id, "user_name": user_name, "email": f"{user_name}@example.com"}
+        return sys_id
+
+    def _write(self, record: dict[str, Any], changes: dict[str, Any], by: str) -> None:
+        """An update as the platform's business rules make it: who resolved (6) or closed (7) it,
+        cleared again on reopening, and the last writer."""
+        now = _sn_time(dt.datetime.now(dt.timezone.utc))
+        for field, value in changes.items():
+            if field in ("work_notes", "comments"):
+                self.journal.setdefault(record["sys_id"], []).append((field, str(value)))
+            else:
+                record[field] = str(value)
+        if "state" in changes:
+            state = str(changes["state"])
+            if state in ("6", "7") and not record["resolved_by"]:
+                record["resolved_by"], record["resolved_at"] = self.user_id(by), now
+            if state == "7":
+                record["closed_by"], record["closed_at"] = self.user_id(by), now
+            if state not in ("6", "7"):
+                record.update(resolved_by="", resolved_at="", closed_by="", closed_at="")
+        record["sys_updated_on"], record["sys_updated_by"] = now, by
+
+    def _fields(self, record: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
         wanted = query.get("sysparm_fields")
         if not wanted:
             return dict(record)
-        return {f: record.get(f, "") for f in wanted.split(",")}
+        return {f: self._field(record, f) for f in wanted.split(",")}
+
+    def _field(self, record: dict[str, Any], name: str) -> str:
+        """A field, or a dot-walked one through a sys_user reference (``resolved_by.user_name``)."""
+        reference, _, field = name.partition(".")
+        if not field:
+            return record.get(name, "")
+        return self.users.get(record.get(reference, ""), {}).get(field, "")
 
     def _matches(self, record: dict[str, Any], condition: str) -> bool:
         for op in ("LIKE", "IN", "="):
@@ -343,7 +418,9 @@ class FakeServiceNow(FakeService):
             record = {"sys_id": sys_id, "number": f"INC{self._next:07d}", "state": "1", "impact": "3",
                       "urgency": "3", "priority": "5", "active": "true", "sys_created_on": now,
                       "sys_updated_on": now, "short_description": "", "description": "", "category": "inquiry",
-                      "correlation_id": "", "correlation_display": "", "close_code": "", "close_notes": ""}
+                      "correlation_id": "", "correlation_display": "", "close_code": "", "close_notes": "",
+                      "resolved_by": "", "resolved_at": "", "closed_by": "", "closed_at": "",
+                      "sys_created_by": self.user, "sys_updated_by": self.user}
             self._next += 1
             for field, value in (body or {}).items():
                 if field in ("work_notes", "comments"):
@@ -384,11 +461,6 @@ class FakeServiceNow(FakeService):
                 return 403, {"error": {"message": "Operation Failed", "detail": "Data Policy Exception: \n The "
                              "following fields are mandatory: Resolution code, Resolution notes"},
                              "status": "failure"}, {}
-            for field, value in changes.items():
-                if field in ("work_notes", "comments"):
-                    self.journal.setdefault(record["sys_id"], []).append((field, str(value)))
-                else:
-                    record[field] = str(value)
-            record["sys_updated_on"] = _sn_time(dt.datetime.now(dt.timezone.utc))
+            self._write(record, changes, self.user)
             return 200, {"result": self._fields(record, query)}, {}
         return 405, {"error": {"message": "Method not Supported"}, "status": "failure"}, {}
