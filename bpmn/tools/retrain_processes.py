@@ -8,6 +8,7 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from bpmngen import Process, cy
+from governance_processes import REVIEW_LISTENERS
 from monitoring_processes import schedule_process
 
 
@@ -89,6 +90,7 @@ def retrain() -> Process:
     p.gateway("gw_review_kind", "Review by ticket?", 13, 0, label="bottom")
     p.user("task_review", "Approve challenger", 15.5, 0, attrs={"camunda:candidateGroups": "mlc-reviewers"},
            extra_ext="\n".join([
+               REVIEW_LISTENERS,
                "<camunda:formData>",
                '  <camunda:formField id="approved" label="Roll out the challenger" type="boolean" />',
                '  <camunda:formField id="review_comment" label="Comment" type="string" />',
@@ -96,7 +98,8 @@ def retrain() -> Process:
            ]),
            documentation="Approve or reject the canary rollout of CHALLENGER_VERSION of MODEL_ID after reading "
                          "COMPARE_RESULTS and RETRAIN_DECISION. Complete with approved (boolean) and optional "
-                         "review_comment.")
+                         "review_comment; like the deploy review it records APPROVED_BY and, when "
+                         "SEPARATION_OF_DUTIES is on, refuses SUBMITTED_BY.")
     p.gateway("gw_review_done_join", "", 18, 0)
     p.gateway("gw_approved", "Approved?", 19, 0, label="top")
     p.call("call_canary", "Canary rollout", "mlc-canary-rollout", 20, 0, ins=CANARY_IN, outs=CANARY_OUT,
