@@ -52,6 +52,7 @@ class Settings(BaseSettings):
 
     engine_url: str = ""
     engine_port: int = 8080
+    engine_host: str = "127.0.0.1"  # address `mlc engine start` binds; off loopback it needs auth (docs/security.md)
     engine_auth: Literal["none", "basic", "bearer"] = "none"
     engine_user: str = "demo"
     engine_password: SecretStr = SecretStr("demo")

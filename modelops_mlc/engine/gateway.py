@@ -101,6 +101,10 @@ def engine_error(status: int, body: str, *, what: str | None = None, reason: str
     if sep and head.startswith("org.camunda.") and " " not in head:
         etype, message = etype or head.rsplit(".", 1)[-1], rest.strip() or message
     prefix = f"{what}: " if what else ""
+    if status == 403 and etype == "AuthorizationException":  # authenticated, but no grant (authorization.py)
+        return EngineAuthError(f"{prefix}not allowed: {message}", status=status, engine_type=etype,
+                               hint="the MLC groups own the actions; an admin adds a user with "
+                                    "`mlc engine users add USER --group GROUP` (docs/security.md)")
     if status in (401, 403):
         return EngineAuthError(f"{prefix}the engine refused the credentials ({status})", status=status,
                                engine_type=etype, hint=AUTH_HINT)

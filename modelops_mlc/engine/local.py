@@ -9,10 +9,16 @@ such processes share one PostgreSQL database (``MLC_POSTGRES_URL`` or ``MLC_ENGI
 each with its PID file and log under ``$MLC_HOME/engine/nodes/<name>``, and each runs the job
 executor. The name is the engine's ``hostname``, which the history's job log records for every
 job a node ran.
+
+The engine binds ``MLC_ENGINE_HOST`` (``--host``; loopback by default). Beyond loopback it must
+authenticate its REST API (``MLC_ENGINE_AUTH=basic`` with a password of your own) unless started
+with ``insecure``; with basic auth Camunda's authorization is on too, and every start makes the
+MLC groups and their grants (:mod:`.authorization`). See docs/security.md.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
@@ -29,7 +35,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from modelops_mlc.engine import gateway
-from modelops_mlc.errors import LocalEngineError, UsageError
+from modelops_mlc.errors import LocalEngineError, MlcError, UsageError
 
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
@@ -37,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["EngineStatus", "LocalEngine", "find_engine_project"]
 
 JAR_NAME = "mlc-engine.jar"
+ID_PATTERN = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"  # user and group ids the engine accepts when authorization is on
 
 
 def find_engine_project() -> Path | None:
@@ -60,9 +67,31 @@ class EngineStatus:
     jar: str | None
     database: str
     node: str | None = None
+    host: str | None = None
+    authorization: bool = False
     version: str | None = None
     uptime_s: float | None = None
     note: str | None = None
+
+
+def is_loopback(host: str) -> bool:
+    """The address (or every address a name resolves to) is a loopback one."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(found) and all(ipaddress.ip_address(a.split("%", 1)[0]).is_loopback for a in found)
+
+
+def _client_host(host: str) -> str:
+    """Where a client on this machine reaches an engine bound to ``host``."""
+    if host in ("0.0.0.0", "::", "[::]", "") or is_loopback(host):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _port_in_use(port: int) -> bool:
@@ -99,7 +128,9 @@ class LocalEngine:
     """Lifecycle of one engine process bound to ``port`` (default ``settings.engine_port``) with
     state in ``$MLC_HOME/engine``, or in ``$MLC_HOME/engine/nodes/<node>`` for a cluster node."""
 
-    def __init__(self, settings: "Settings", *, node: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, settings: "Settings", *, node: str | None = None, port: int | None = None, host: str | None = None
+    ) -> None:
         if node is not None and not _NODE_NAME.match(node):
             raise UsageError(f"invalid node name {node!r}: use letters, digits, '.', '_' or '-' (at most 63)")
         self.settings = settings
@@ -108,7 +139,8 @@ class LocalEngine:
         self.pid_file = self.dir / "engine.pid"
         self.log_file = self.dir / "engine.log"
         self.port = port or settings.engine_port
-        self.url = f"http://127.0.0.1:{self.port}/engine-rest"
+        self.host = host or settings.engine_host
+        self.url = f"http://{_client_host(self.host)}:{self.port}/engine-rest"
         self.project = find_engine_project()
 
     # -- the jar ------------------------------------------------------------------------------
@@ -220,14 +252,50 @@ class LocalEngine:
             env["MLC_ENGINE_JDBC_PASSWORD"] = s.engine_jdbc_password.get_secret_value()
         return env
 
+    @property
+    def authorization_on(self) -> bool:
+        """Camunda's authorization checks are on exactly when the REST API authenticates."""
+        return self.settings.engine_auth == "basic"
+
+    def check_exposure(self, *, insecure: bool = False) -> None:
+        """Refuse to listen beyond loopback without REST authentication (unless ``insecure``)."""
+        if insecure or is_loopback(self.host):
+            return
+        s = self.settings
+        if s.engine_auth != "basic":
+            raise UsageError(
+                f"refusing to start the engine on {self.host} without authentication: set MLC_ENGINE_AUTH=basic "
+                "with MLC_ENGINE_USER and MLC_ENGINE_PASSWORD (or pass --insecure)",
+                hint="docs/security.md: running the engine off loopback")
+        if s.engine_password.get_secret_value() == "demo":
+            raise UsageError(
+                f"refusing to start the engine on {self.host} with the default password: set MLC_ENGINE_PASSWORD "
+                "(or pass --insecure)", hint="docs/security.md: running the engine off loopback")
+
+    def command(self, java: str, jar: Path) -> list[str]:
+        """The command line that runs the engine (secrets go by environment, never here)."""
+        java_opts = os.environ.get("MLC_ENGINE_JAVA_OPTS", "-Xms256m -Xmx1g -XX:+UseSerialGC").split()
+        if self.node:
+            java_opts.append(f"-Dcamunda.bpm.generic-properties.properties.hostname={self.node}")
+        args = [f"--server.address={self.host}"]
+        if self.authorization_on:
+            args.append("--camunda.bpm.authorization.enabled=true")
+            # ids like mlc-reviewers or jane.doe (Camunda's default allows letters and digits only)
+            for kind in ("user", "group"):
+                args.append(f"--camunda.bpm.generic-properties.properties.{kind}-resource-whitelist-pattern={ID_PATTERN}")
+        return [java, *java_opts, "-jar", str(jar), *args]
+
     def start(
         self,
         *,
+        insecure: bool = False,
         timeout: float | None = None,
         on_build_line: Callable[[str], None] | None = None,
         on_wait: Callable[[float], None] | None = None,
     ) -> EngineStatus:
-        """Start the engine in the background and return once its REST API answers."""
+        """Start the engine in the background and return once its REST API answers (with
+        authorization on, once the MLC groups exist too)."""
+        self.check_exposure(insecure=insecure)
         java = self._require_java()
         pid = self.running_pid()
         if pid is not None:
@@ -246,15 +314,13 @@ class LocalEngine:
         jar = self.jar
         assert jar is not None
         self.dir.mkdir(parents=True, exist_ok=True)
-        java_opts = os.environ.get("MLC_ENGINE_JAVA_OPTS", "-Xms256m -Xmx1g -XX:+UseSerialGC").split()
-        if self.node:
-            java_opts.append(f"-Dcamunda.bpm.generic-properties.properties.hostname={self.node}")
         with self.log_file.open("ab") as log:
             node = f" node {self.node}" if self.node else ""
-            log.write(f"\n--- mlc engine start {time.strftime('%Y-%m-%dT%H:%M:%S')} port {self.port}{node} ---\n".encode())
+            log.write(f"\n--- mlc engine start {time.strftime('%Y-%m-%dT%H:%M:%S')} {self.host}:{self.port}{node} ---\n"
+                      .encode())
             log.flush()
             proc = subprocess.Popen(
-                [java, *java_opts, "-jar", str(jar)],
+                self.command(java, jar),
                 cwd=self.dir, env=self._env(), stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
@@ -271,6 +337,14 @@ class LocalEngine:
                 )
             version = self.answering(timeout=1.0)
             if version:
+                if self.authorization_on:
+                    try:
+                        self.ensure_groups()
+                    except MlcError as exc:
+                        self._terminate(proc.pid)
+                        self.pid_file.unlink(missing_ok=True)
+                        raise LocalEngineError(f"the engine started but its MLC groups could not be made: {exc.message}",
+                                               hint=exc.hint or f"full log: {self.log_file}") from None
                 return self.status()
             if waited > limit:
                 self._terminate(proc.pid)
@@ -283,6 +357,14 @@ class LocalEngine:
             if on_wait:
                 on_wait(waited)
             time.sleep(0.25)
+
+    def ensure_groups(self) -> list[str]:
+        """Create the MLC groups and their grants in this engine where missing (idempotent)."""
+        from modelops_mlc.engine.authorization import ensure_groups
+        from modelops_mlc.engine.client import EngineClient
+
+        with EngineClient(self.settings.model_copy(update={"engine_url": self.url})) as client:
+            return ensure_groups(client)
 
     @staticmethod
     def _terminate(pid: int, grace: float = 30.0) -> None:
@@ -336,6 +418,8 @@ class LocalEngine:
             jar=str(jar) if jar and jar.exists() else None,
             database=self.settings.engine_jdbc_url or f"H2 file {self.dir / 'h2'}",
             node=self.node,
+            host=self.host,
+            authorization=self.authorization_on,
             version=version,
             uptime_s=uptime,
             note=note,

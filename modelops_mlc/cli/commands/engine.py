@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from modelops_mlc.cli._common import JsonOpt, err, info, out, render, settings
+from modelops_mlc.cli._common import JsonOpt, err, info, out, print_json, render, settings
 
 app = typer.Typer(help="Run the local Camunda 7 engine (built from engine/pom.xml on first use).", no_args_is_help=True)
 
@@ -18,12 +18,15 @@ NodeOpt = Annotated[
     typer.Option("--node", help="Name of a cluster node: its own PID file and log; needs a shared database (MLC_POSTGRES_URL)."),
 ]
 PortOpt = Annotated[int | None, typer.Option("--port", help="Port the engine binds (default MLC_ENGINE_PORT).")]
+HostOpt = Annotated[str | None, typer.Option(
+    "--host", help="Address the engine binds (default MLC_ENGINE_HOST, 127.0.0.1); beyond loopback it needs "
+                   "MLC_ENGINE_AUTH=basic and a password of your own, or --insecure.")]
 
 
-def _local(node: str | None = None, port: int | None = None):
+def _local(node: str | None = None, port: int | None = None, host: str | None = None):
     from modelops_mlc.engine.local import LocalEngine
 
-    return LocalEngine(settings(), node=node, port=port)
+    return LocalEngine(settings(), node=node, port=port, host=host)
 
 
 @app.command()
@@ -31,12 +34,18 @@ def start(
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait for the REST API (default MLC_ENGINE_START_TIMEOUT).")] = None,
     node: NodeOpt = None,
     port: PortOpt = None,
+    host: HostOpt = None,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Listen beyond loopback without REST authentication (anyone who reaches the port "
+                           "may do anything).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start the engine in the background; returns once /engine-rest answers."""
+    """Start the engine in the background; returns once /engine-rest answers. With
+    MLC_ENGINE_AUTH=basic, Camunda's authorization is on and the MLC groups are made (docs/security.md)."""
     from dataclasses import asdict
 
-    engine = _local(node, port)
+    engine = _local(node, port, host)
+    engine.check_exposure(insecure=insecure)
     with err.status("starting the engine…", spinner="dots") as status:
         started = time.monotonic()
 
@@ -49,12 +58,15 @@ def start(
         def on_wait(waited: float) -> None:
             status.update(f"waiting for the engine at {engine.url} … {waited:.0f} s")
 
-        result = engine.start(timeout=timeout, on_build_line=on_build_line, on_wait=on_wait)
+        result = engine.start(insecure=insecure, timeout=timeout, on_build_line=on_build_line, on_wait=on_wait)
     if as_json:
         render(asdict(result), as_json=True)
         return
     info(f"[green]engine {result.version} running[/] (pid {result.pid}) at {result.url}")
-    info(f"  Cockpit: http://127.0.0.1:{result.port}/camunda/app/  log: {result.log}")
+    info(f"  Cockpit: {result.url.removesuffix('/engine-rest')}/camunda/app/  log: {result.log}")
+    if result.host and result.host != "127.0.0.1":
+        info(f"  listening on {result.host}" + (" with authorization on" if result.authorization else
+                                               " [bold red]without authentication[/]"))
 
 
 @app.command()
@@ -118,3 +130,29 @@ def logs(
                         time.sleep(0.3)
             except KeyboardInterrupt:
                 return
+
+
+users_app = typer.Typer(help="Engine users and their MLC groups (with MLC_ENGINE_AUTH=basic).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+def users_add(
+    user: Annotated[str, typer.Argument(help="User id (login name).")],
+    group: Annotated[list[str] | None, typer.Option(
+        "--group", "-g", help="Group to join (repeatable): mlc-reviewers, mlc-deployers, mlc-operators, mlc-workers.")] = None,
+    password: Annotated[str | None, typer.Option(
+        "--password", envvar="MLC_NEW_USER_PASSWORD", help="Password of a new user (the environment variable keeps "
+                                                            "it out of the process list).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an engine user when missing and add it to groups; runs as the admin user (MLC_ENGINE_USER)."""
+    from modelops_mlc.engine import EngineClient
+    from modelops_mlc.engine.authorization import add_user
+
+    with EngineClient(settings()) as client:
+        done = add_user(client, user, password=password, groups=list(group or []))
+    if as_json:
+        print_json({"user": user, "done": done})
+        return
+    info(f"[green]{'; '.join(done)}[/]" if done else f"[dim]{user} already exists with those groups[/]")

@@ -1,0 +1,109 @@
+"""Camunda's authorization on a real engine started with MLC_ENGINE_AUTH=basic: each MLC action
+belongs to one group. Deploying (mlc-deployers), throwing a signal (mlc-operators) and completing
+a review (mlc-reviewers) are refused for everyone else with a one-line "not allowed" and change
+nothing; a member of the group does them. The groups are made on start, and making them again
+changes nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from modelops_mlc.config import Settings
+from modelops_mlc.engine import EngineClient
+from modelops_mlc.engine.authorization import GROUPS, ensure_groups
+from tests.integration.security.conftest import ADMIN, ADMIN_PASSWORD, SecureEngine
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+@pytest.fixture
+def admin(secure_engine: SecureEngine):
+    settings = Settings(engine_url=secure_engine.url, engine_auth="basic", engine_user=ADMIN,
+                        engine_password=ADMIN_PASSWORD)
+    with EngineClient(settings) as client:
+        yield client
+
+
+@pytest.fixture
+def review_process(tmp_path: Path) -> tuple[Path, str, str]:
+    """tests/data/signal_start.bpmn under a key and signal of this test's own."""
+    suffix = uuid.uuid4().hex[:8]
+    key, signal = f"sec-review-{suffix}", f"mlc.sec-review-{suffix}"
+    text = (DATA / "signal_start.bpmn").read_text()
+    text = text.replace("test-signal-review", key).replace("mlc.test-review-requested", signal)
+    path = tmp_path / f"{key}.bpmn"
+    path.write_text(text)
+    return path, key, signal
+
+
+def refused(r, missing: str) -> None:
+    assert r.returncode == 6, (r.returncode, r.stderr)
+    lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "not allowed" in lines[0], r.stderr
+    assert missing in lines[0], lines[0]
+    assert "mlc engine users add" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_groups_are_made_on_start_and_again_changes_nothing(secure_engine: SecureEngine, admin) -> None:
+    found = {g["id"] for g in admin.request("GET", "/group", params={"type": "mlc"})}
+    assert found == set(GROUPS)
+    assert ensure_groups(admin) == []
+    deployers = admin.request("GET", "/authorization", params={"groupIdIn": "mlc-deployers", "resourceType": 9})
+    assert [sorted(a["permissions"]) for a in deployers] == [["CREATE", "READ"]]
+
+
+def test_only_deployers_deploy(secure_engine: SecureEngine, admin, review_process) -> None:
+    path, key, _ = review_process
+    for user in ("eve", "otto"):
+        refused(secure_engine.mlc("deploy", str(path), user=user), "'CREATE' permission on resource 'Deployment'")
+    assert admin.process_definitions(key=key) == []
+    r = secure_engine.mlc("deploy", str(path), "--json", user="dora")
+    assert r.returncode == 0, r.stderr
+    assert [d["key"] for d in json.loads(r.stdout)["process_definitions"]] == [key]
+
+
+def test_only_operators_throw_signals(secure_engine: SecureEngine, admin, review_process) -> None:
+    path, key, signal = review_process
+    admin.deploy_processes([path])
+    for user in ("eve", "bob"):
+        r = secure_engine.mlc("signal", signal, "-m", "sec-model", user=user)
+        refused(r, "'CREATE' permission on resource 'ProcessInstance'")
+    assert admin.count_instances(process_key=key) == 0
+    r = secure_engine.mlc("signal", signal, "-m", "sec-model", user="otto")
+    assert r.returncode == 0, r.stderr
+    assert admin.count_instances(process_key=key) == 1
+
+
+def test_only_reviewers_complete_reviews(secure_engine: SecureEngine, admin, review_process) -> None:
+    path, key, signal = review_process
+    admin.deploy_processes([path])
+    admin.signal(signal, {"MODEL_ID": "sec-model"})
+    [instance] = admin.instances(process_key=key)
+    [task] = admin.tasks(process_instance_id=instance.id)
+
+    r = secure_engine.mlc("tasks", "complete", task.id, "--var", "approved=true", "--user", "otto", user="otto")
+    refused(r, "'TASK_WORK' permission on resource")
+    # a user in no MLC group does not even see the task
+    r = secure_engine.mlc("tasks", "complete", task.id, "--var", "approved=true", "--user", "eve", user="eve")
+    assert r.returncode != 0 and f"no open task {task.id}" in r.stderr and "Traceback" not in r.stderr
+    # the REST API refuses the same: completing needs TASK_WORK
+    denied = httpx.post(f"{secure_engine.url}/task/{task.id}/complete", json={}, auth=("otto", "pw-otto"), timeout=30)
+    assert denied.status_code == 403 and "TASK_WORK" in denied.json()["message"]
+    still = admin.request("GET", f"/task/{task.id}")
+    assert still["assignee"] is None and admin.history_instance(instance.id).state == "ACTIVE"
+
+    r = secure_engine.mlc("tasks", "complete", task.id, "--var", "approved=true", "--user", "bob", user="bob")
+    assert r.returncode == 0, r.stderr
+    assert admin.history_instance(instance.id).state == "COMPLETED"
+    [done] = admin.history("task", query={"processInstanceId": instance.id})
+    assert done["assignee"] == "bob"
+
+
+def test_wrong_password_is_refused_as_credentials(secure_engine: SecureEngine) -> None:
+    r = secure_engine.mlc("processes", env={"MLC_ENGINE_USER": "mallory", "MLC_ENGINE_PASSWORD": "guess"})
+    assert r.returncode == 6 and "refused the credentials (401)" in r.stderr
