@@ -12,7 +12,7 @@ from modelops_mlc.errors import UsageError
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
 
-__all__ = ["KServeManifest", "kserve_manifest", "service_name"]
+__all__ = ["KServeManifest", "inference_service", "kserve_manifest", "service_name"]
 
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
@@ -51,30 +51,21 @@ def _quantity(what: str, value: str) -> str:
     return value
 
 
-def kserve_manifest(
-    settings: "Settings",
-    model_id: str,
-    *,
-    canary_percent: int | None = None,
-    namespace: str | None = None,
-    name: str | None = None,
-    storage_uri: str | None = None,
-    min_replicas: int = 1,
-    max_replicas: int = 3,
-    cpu_request: str = "500m",
-    cpu_limit: str = "1",
-    memory_request: str = "1Gi",
-    memory_limit: str = "2Gi",
-) -> KServeManifest:
-    """Build the InferenceService for ``model_id`` (``name``, ``name/version`` or ``name@alias``)."""
-    from modelops_mlc.errors import RegistryError
-    from modelops_mlc.registry import Registry
-    from modelops_mlc.runtimes.modelinfo import resolve_version
-
+def _check_scale(canary_percent: int | None, min_replicas: int, max_replicas: int) -> None:
     if canary_percent is not None and not 0 <= canary_percent <= 100:
         raise UsageError(f"--canary-percent must be from 0 to 100, got {canary_percent}")
     if min_replicas < 0 or max_replicas < 1 or max_replicas < min_replicas:
         raise UsageError(f"replicas must satisfy 0 <= min ({min_replicas}) <= max ({max_replicas}), max >= 1")
+
+
+def kserve_manifest(settings: "Settings", model_id: str, *, storage_uri: str | None = None, **options: Any) -> KServeManifest:
+    """Build the InferenceService for ``model_id`` (``name``, ``name/version`` or ``name@alias``);
+    ``options`` are :func:`inference_service`'s (canary_percent, namespace, name, replicas, resources)."""
+    from modelops_mlc.errors import RegistryError
+    from modelops_mlc.registry import Registry
+    from modelops_mlc.runtimes.modelinfo import resolve_version
+
+    _check_scale(options.get("canary_percent"), options.get("min_replicas", 1), options.get("max_replicas", 3))
     model_name, version = resolve_version(settings, model_id)
     warnings: list[str] = []
     if storage_uri is None:
@@ -87,6 +78,26 @@ def kserve_manifest(
                 f"storageUri {storage_uri} is a local path a cluster cannot read: pass --storage-uri "
                 "(s3://, gs://, pvc://, ...) where the model's artifacts are reachable"
             )
+    return KServeManifest(document=inference_service(model_name, version, storage_uri, **options), warnings=warnings)
+
+
+def inference_service(
+    model_name: str,
+    version: str,
+    storage_uri: str,
+    *,
+    canary_percent: int | None = None,
+    namespace: str | None = None,
+    name: str | None = None,
+    min_replicas: int = 1,
+    max_replicas: int = 3,
+    cpu_request: str = "500m",
+    cpu_limit: str = "1",
+    memory_request: str = "1Gi",
+    memory_limit: str = "2Gi",
+) -> dict[str, Any]:
+    """The InferenceService document of a resolved version (``version`` may be an alias) read from ``storage_uri``."""
+    _check_scale(canary_percent, min_replicas, max_replicas)
     doc_name = service_name(name or model_name)
     metadata: dict[str, Any] = {
         "name": doc_name,
@@ -98,7 +109,7 @@ def kserve_manifest(
         "annotations": {
             "mlc.modelops.io/model-name": model_name,
             "mlc.modelops.io/model-version": version,
-            "mlc.modelops.io/model-uri": f"models:/{model_name}/{version}",
+            "mlc.modelops.io/model-uri": f"models:/{model_name}/{version}" if version.isdigit() else f"models:/{model_name}@{version}",
         },
     }
     if namespace:
@@ -121,4 +132,4 @@ def kserve_manifest(
         "metadata": metadata,
         "spec": {"predictor": predictor},
     }
-    return KServeManifest(document=document, warnings=warnings)
+    return document

@@ -98,9 +98,13 @@ def register_model(
     """Register a new version from an MLflow run or a saved model directory."""
     if (run_id is None) == (path is None):
         raise UsageError("give exactly one of --run-id or --path")
+    from modelops_mlc.plan.schema import check_version_metadata
+
     tags, assets = _tags(tag), _assets(asset)
-    v = _registry().register(name, run_id=run_id, path=path, tags=tags, assets=assets,
-                             artifact_path=artifact_path, description=description)
+    registry = _registry()
+    check_version_metadata(registry, name, tags, assets, description)  # the schema an applied `mlc plan` registered
+    v = registry.register(name, run_id=run_id, path=path, tags=tags, assets=assets,
+                          artifact_path=artifact_path, description=description)
     if as_json:
         print_json(v)
     else:
