@@ -1,15 +1,24 @@
-"""HTTP client the deployment manager uses to talk to a runtime's model server."""
+"""HTTP client to a runtime's model server: the deployment manager's admin and smoke calls, and
+:func:`predict`, which sends rows to a model wherever its runtime serves now.
+
+A call that cannot reach the server says which runtime it wanted and what the runtime catalog
+knows of it: where the runtime serves now when it moved, else its last heartbeat and status.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from modelops_mlc.errors import DeployFailedError
+from modelops_mlc.errors import DeployFailedError, MlcError, NotFoundError, RuntimeServiceError, UsageError
 
-__all__ = ["AdminUnavailable", "RuntimeClient", "SMOKE_HEADER", "response_reason"]
+if TYPE_CHECKING:
+    from modelops_mlc.config import Settings
+
+__all__ = ["AdminUnavailable", "RuntimeClient", "SMOKE_HEADER", "predict", "response_reason", "unreachable"]
 
 SMOKE_HEADER = "x-mlc-smoke"  # marks the deployment manager's smoke requests: answered, not logged
 
@@ -29,14 +38,51 @@ class AdminUnavailable(Exception):
     """The runtime's admin API refused us (no token, or admin disabled): fall back to polling."""
 
 
-class RuntimeClient:
-    """Admin and inference calls to one runtime endpoint; failures become DeployFailedError."""
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.0f} h ago"
 
-    def __init__(self, runtime: str, endpoint: str, token: str | None, *, timeout: float = 120.0) -> None:
+
+def unreachable(settings: "Settings | None", runtime: str, endpoint: str) -> str:
+    """Why ``endpoint`` of ``runtime`` does not answer, in the runtime catalog's words."""
+    said = f"runtime {runtime!r} is unreachable at {endpoint}"
+    if settings is None:
+        return said
+    from modelops_mlc.runtimes.catalog import RuntimeCatalog
+
+    try:
+        rt = RuntimeCatalog(settings).get(runtime)
+    except NotFoundError:
+        return f"{said} (it is not in the runtime catalog any more)"
+    except MlcError:
+        return said
+    if rt.endpoints and endpoint not in rt.endpoints:
+        return f"{said}: it serves at {', '.join(rt.endpoints)} now"
+    facts = []
+    if rt.last_heartbeat is not None:
+        age = (dt.datetime.now(dt.timezone.utc) - rt.last_heartbeat).total_seconds()
+        facts.append(f"last heartbeat {_ago(max(0.0, age))}")
+    facts.append(f"status {rt.status}" + (f": {rt.status_reason}" if rt.status_reason else ""))
+    return f"{said} ({'; '.join(facts)})"
+
+
+class RuntimeClient:
+    """Admin and inference calls to one runtime endpoint; failures raise ``failure`` (DeployFailedError).
+
+    With ``settings``, a server that cannot be reached is described from the runtime catalog.
+    """
+
+    def __init__(self, runtime: str, endpoint: str, token: str | None, *, timeout: float = 120.0,
+                 settings: "Settings | None" = None, failure: type[MlcError] = DeployFailedError) -> None:
         self.runtime = runtime
         self.endpoint = endpoint.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.settings = settings
+        self.failure = failure
         self._http = httpx.Client(base_url=self.endpoint, timeout=httpx.Timeout(timeout, connect=5.0))
 
     def close(self) -> None:
@@ -54,9 +100,11 @@ class RuntimeClient:
     def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
             return self._http.request(method, path, **kw)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise self.failure(unreachable(self.settings, self.runtime, self.endpoint)) from exc
         except httpx.HTTPError as exc:
-            raise DeployFailedError(
-                f"runtime {self.runtime} at {self.endpoint} is unreachable: {type(exc).__name__}: {exc}"
+            raise self.failure(
+                f"runtime {self.runtime!r} at {self.endpoint} did not answer: {type(exc).__name__}: {exc}"
             ) from exc
 
     def load(self, deployment_id: int) -> dict[str, Any]:
@@ -109,6 +157,36 @@ class RuntimeClient:
         except httpx.HTTPError:
             return False
         return resp.status_code == 200
+
+
+def predict(settings: "Settings", model: str, rows: dict[str, Any], *, runtime: str | None = None,
+            version: str | None = None, timeout: float = 60.0) -> dict[str, Any]:
+    """Predict ``rows`` ({"columns", "data"}) with ``model`` on the runtime serving it, at the
+    endpoint that runtime has now; returns the V2 answer. RuntimeServiceError when it cannot."""
+    from modelops_mlc.runtimes.catalog import RuntimeCatalog
+    from modelops_mlc.runtimes.deployments import DeploymentManager
+
+    serving = sorted({d.runtime for d in DeploymentManager(settings).list(model, runtime=runtime, state="deployed")
+                      if d.mode == "online" and not d.shadow})
+    where = f" on runtime {runtime!r}" if runtime else ""
+    if not serving:
+        raise NotFoundError(f"model {model!r} has no online deployment{where}",
+                            hint="`mlc deployment list --model NAME` shows where it is deployed")
+    if len(serving) > 1:
+        raise UsageError(f"model {model!r} serves on {len(serving)} runtimes ({', '.join(serving)})",
+                         hint="name the runtime to ask (--runtime)")
+    rt = RuntimeCatalog(settings).get(serving[0])
+    if not rt.endpoints:
+        raise RuntimeServiceError(f"runtime {rt.name!r} has no endpoint")
+    payload = v2_payload(rows)
+    payload.pop("id", None)  # the server gives the request its own id
+    with RuntimeClient(rt.name, rt.endpoints[0], None, timeout=timeout, settings=settings,
+                       failure=RuntimeServiceError) as client:
+        resp = client.infer_v2(model, version, payload)
+    if resp.status_code != 200:
+        raise RuntimeServiceError(f"runtime {rt.name!r} refused the request ({resp.status_code}): "
+                                  f"{response_reason(resp)}")
+    return resp.json()
 
 
 def v2_payload(example: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,10 @@
   ``shadow`` (:meth:`FeedbackStore.compare <modelops_mlc.runtimes.feedback.FeedbackStore.compare>`).
   Canary, promote and rollback leave shadows alone; a new shadow replaces the model's previous one
   on that runtime, a primary deployment of the same version ends it, and :meth:`retire_shadow` ends it.
+
+The endpoint of an active online deployment follows its runtime: it is derived from the address
+the runtime registered last (``mlc runtime serve`` on another port moves it); a deployment that
+ended keeps the endpoint it had.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelops_mlc.errors import DeployFailedError, MlcError, NotFoundError, RuntimeServiceError, UsageError
 from modelops_mlc.runtimes.matching import find_runtime
-from modelops_mlc.runtimes.models import DeploymentEventRow, DeploymentRow, DeploymentShadowRow
+from modelops_mlc.runtimes.models import DeploymentEventRow, DeploymentRow, DeploymentShadowRow, RuntimeRow
 from modelops_mlc.runtimes.catalog import RuntimeCatalog, as_utc
 from modelops_mlc.store import open_store, utcnow
 
@@ -68,11 +72,18 @@ class Deployment(BaseModel):
     updated_at: dt.datetime
 
     @classmethod
-    def from_row(cls, row: DeploymentRow, *, shadow: bool = False) -> "Deployment":
+    def from_row(cls, row: DeploymentRow, *, shadow: bool = False,
+                 runtime_endpoints: dict[str, list[str]] | None = None) -> "Deployment":
+        """``runtime_endpoints`` (runtime name -> its endpoints now) gives an active online deployment
+        the endpoint its runtime has now."""
+        endpoint = row.endpoint
+        current = (runtime_endpoints or {}).get(row.runtime)
+        if current and row.mode == "online" and row.state in ACTIVE:
+            endpoint = model_endpoint(current[0], row.model_name)
         return cls(
             id=row.id, model_name=row.model_name, model_version=row.model_version, model_tag=row.model_tag,
             stage=row.stage, runtime=row.runtime, mode=row.mode, state=row.state,  # type: ignore[arg-type]
-            traffic_weight=row.traffic_weight, shadow=shadow, endpoint=row.endpoint, flavor=row.flavor,
+            traffic_weight=row.traffic_weight, shadow=shadow, endpoint=endpoint, flavor=row.flavor,
             requested_by=row.requested_by, process_instance_id=row.process_instance_id, message=row.message,
             created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),  # type: ignore[arg-type]
         )
@@ -84,6 +95,17 @@ class DeploymentEvent(BaseModel):
     detail: str | None
     actor: str
     at: dt.datetime
+
+
+def model_endpoint(runtime_endpoint: str, model_name: str) -> str:
+    """Where a model answers V2 requests on a runtime."""
+    return f"{runtime_endpoint}/v2/models/{model_name}"
+
+
+def _runtime_endpoints(s: "Session", names: "set[str]") -> dict[str, list[str]]:
+    """The endpoints each named runtime registered last."""
+    rows = s.execute(select(RuntimeRow.name, RuntimeRow.endpoints).where(RuntimeRow.name.in_(names)))
+    return {str(name): list(endpoints or []) for name, endpoints in rows}
 
 
 def _not_shadow():  # type: ignore[no-untyped-def]
@@ -155,7 +177,7 @@ class DeploymentManager:
                     model_name=name, model_version=ver, model_tag=info.service_tag, stage=stage, runtime=rt.name,
                     mode=match.mode, state="deploying",
                     traffic_weight=0 if shadow else traffic_weight if match.mode == "online" else 100,
-                    endpoint=f"{rt.endpoints[0]}/v2/models/{name}" if rt.endpoints else None, flavor=flavor,
+                    endpoint=model_endpoint(rt.endpoints[0], name) if rt.endpoints else None, flavor=flavor,
                     requested_by=requested_by, process_instance_id=process_instance_id, dedupe_key=dedupe_key,
                 )
                 s.add(row)
@@ -205,7 +227,7 @@ class DeploymentManager:
         if existing.state == "failed":
             raise DeployFailedError(existing.message or f"deployment {existing.id} failed")
         if existing.state in ("deployed", "retired"):
-            return existing
+            return self.get(existing.id)  # with the endpoint its runtime has now
         log.info("resuming deployment %s of %s/%s", existing.id, existing.model_name, existing.model_version)
         return self._finish(existing.id, describe_version(self.settings, existing.model_name, existing.model_version),
                             actor)
@@ -264,7 +286,7 @@ class DeploymentManager:
         rt = RuntimeCatalog(self.settings).get(dep.runtime)
         wait = self.settings.runtime_reconcile_interval * 3 + 5
         for endpoint in rt.endpoints:
-            with RuntimeClient(rt.name, endpoint, None, timeout=wait) as client:
+            with RuntimeClient(rt.name, endpoint, None, timeout=wait, settings=self.settings) as client:
                 if not client.wait_serving(dep.model_name, wait):
                     log.warning("runtime %s does not route %s yet after %.0f s", rt.name, dep.model_name, wait)
 
@@ -287,7 +309,7 @@ class DeploymentManager:
         note = None if example else "smoke request skipped: the model has no signature or input example"
         timeout = self.settings.runtime_deploy_timeout
         for endpoint in rt.endpoints:
-            with RuntimeClient(rt.name, endpoint, token, timeout=timeout) as client:
+            with RuntimeClient(rt.name, endpoint, token, timeout=timeout, settings=self.settings) as client:
                 try:
                     client.load(dep.id)
                 except AdminUnavailable:
@@ -337,7 +359,8 @@ class DeploymentManager:
         except NotFoundError:
             return
         for endpoint in rt.endpoints:
-            with RuntimeClient(rt.name, endpoint, token, timeout=self.settings.runtime_deploy_timeout) as client:
+            with RuntimeClient(rt.name, endpoint, token, timeout=self.settings.runtime_deploy_timeout,
+                               settings=self.settings) as client:
                 if not client.reconcile():
                     log.info("runtime %s at %s did not take the reconcile call; it will catch up", rt.name, endpoint)
 
@@ -347,7 +370,8 @@ class DeploymentManager:
             row = s.get(DeploymentRow, int(deployment_id))
             if row is None:
                 raise NotFoundError(f"no deployment with id {deployment_id}")
-            return Deployment.from_row(row, shadow=_is_shadow(s, row.id))
+            return Deployment.from_row(row, shadow=_is_shadow(s, row.id),
+                                       runtime_endpoints=_runtime_endpoints(s, {row.runtime}))
 
     def list(
         self,
@@ -369,7 +393,9 @@ class DeploymentManager:
             q = q.where(DeploymentRow.state.in_(ACTIVE))
         with self.store.session() as s:
             shadows = set(s.scalars(select(DeploymentShadowRow.deployment_id)))
-            return [Deployment.from_row(r, shadow=r.id in shadows) for r in s.scalars(q)]
+            rows = list(s.scalars(q))
+            endpoints = _runtime_endpoints(s, {r.runtime for r in rows})
+            return [Deployment.from_row(r, shadow=r.id in shadows, runtime_endpoints=endpoints) for r in rows]
 
     def events(self, deployment_id: int | None = None, *, model: str | None = None) -> builtins.list[DeploymentEvent]:
         q = select(DeploymentEventRow).order_by(DeploymentEventRow.id)

@@ -12,7 +12,7 @@ app = typer.Typer(help="Deployments of model versions to runtimes: canary, shado
                   no_args_is_help=True)
 
 _COLUMNS = ["id", "model_name", "model_version", "runtime", "mode", "state", "traffic_weight", "shadow", "stage",
-            "requested_by", "created_at"]
+            "endpoint", "requested_by", "created_at"]
 RuntimeOpt = Annotated[str | None, typer.Option("--runtime", "-r", help="Only on this runtime.")]
 
 

@@ -1,4 +1,4 @@
-"""`mlc runtime add|list|show|remove|serve`: where models run."""
+"""`mlc runtime add|list|show|remove|serve|predict`: where models run."""
 
 from __future__ import annotations
 
@@ -103,3 +103,28 @@ def serve(
         settings(), name, host=host, port=port, tags=parse_pairs(tag, what="--tag", typed=False),
         flavors=flavor or None, advertise=advertise, on_ready=on_ready, log_level=log_level.lower(), workers=workers,
     )
+
+
+@app.command()
+def predict(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Rows to predict: a CSV or Parquet file.")],
+    runtime: Annotated[str | None, typer.Option("--runtime", "-r", help="The runtime to ask, when several serve "
+                                                "the model.")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="Ask this version (default: the traffic split).")]
+    = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Predict rows with MODEL where its runtime serves it now (the endpoint follows a restarted runtime)."""
+    from modelops_mlc.jobs._data import read_frame, require_file
+    from modelops_mlc.runtimes.client import predict as run_predict
+
+    frame = read_frame(require_file(data, "--data file"), "--data file")
+    answer = run_predict(settings(), model, {"columns": [str(c) for c in frame.columns], "data": frame.values.tolist()},
+                         runtime=runtime, version=version)
+    if as_json:
+        render(answer, as_json=True)
+        return
+    outputs = answer.get("outputs") or [{}]
+    render([{"row": i, "prediction": v} for i, v in enumerate(outputs[0].get("data") or [])], as_json=False,
+           title=f"{answer.get('model_name')}/{answer.get('model_version')} (request {answer.get('id')})")

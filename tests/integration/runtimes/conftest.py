@@ -69,16 +69,20 @@ class Stack:
         return subprocess.run([*mlc_command(), *map(str, args)], env=full, capture_output=True, text=True,
                               timeout=timeout, cwd=self.home)
 
-    def serve(self, name: str, *tags: str, timeout: float = 90) -> RuntimeProcess:
-        """Start `mlc runtime serve NAME --port 0 --tag ...` and wait until it is in the catalog and ready."""
+    def serve(self, name: str, *tags: str, timeout: float = 90, options: tuple[str, ...] = (),
+              env: dict[str, str] | None = None) -> RuntimeProcess:
+        """Start `mlc runtime serve NAME --port 0 --tag ... OPTIONS` (with ``env`` over the stack's) and wait
+        until it is in the catalog and ready."""
         from modelops_mlc.runtimes import RuntimeCatalog
 
         log = self.home / f"runtime-{name}.log"
         args = [*mlc_command(), "runtime", "serve", name, "--port", "0", "--log-level", "info"]
         for tag in tags:
             args += ["--tag", tag]
+        args += options
         with open(log, "wb") as fh:
-            proc = subprocess.Popen(args, env=self.env, stdout=fh, stderr=subprocess.STDOUT, cwd=self.home)
+            proc = subprocess.Popen(args, env={**self.env, **(env or {})}, stdout=fh, stderr=subprocess.STDOUT,
+                                    cwd=self.home)
         catalog = RuntimeCatalog(self.settings)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
