@@ -2,7 +2,9 @@
 
 ``monitor-check`` runs after the ``drift`` task: the metrics test on the current data when it has
 labels (against the version's baseline), the fairness metrics when the version tags a
-``protected_attribute``, and the figures the ``mlc-monitor-criteria`` decision reads.
+``protected_attribute``, and the figures the ``mlc-monitor-criteria`` decision reads, with the
+version's ``RISK_TIER`` (tag ``risk_tier`` of the version, else of the model, as get-model reads it)
+that sets its thresholds.
 ``monitor-record`` runs after the decision: it keeps the run, its verdict and its per-feature
 results in the MLC store and in MLflow (`mlc monitor history`).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workers.get_model import describe
 from workers.handlers import TaskContext, topic
 from workers.support import job_errors, model_name, model_spec
 from workers.variables import (
@@ -33,6 +36,7 @@ from workers.variables import (
     MONITOR_SUMMARY,
     MONITOR_TRIGGER,
     MONITOR_VERDICT,
+    RISK_TIER,
     TOPIC_MONITOR_CHECK,
     TOPIC_MONITOR_RECORD,
 )
@@ -49,6 +53,7 @@ def monitor_check(ctx: TaskContext) -> dict[str, Any]:
     with job_errors():
         registry = Registry(ctx.settings)
         info = registry.get_version(model_spec(ctx))
+        tier = describe(info, dict(registry.client.get_registered_model(info.name).tags or {}))[RISK_TIER]
         target = info.tags.get("target") or "target"
         labelled = bool(current) and target in columns_of(str(current))
         perf = performance(registry, info, str(current)) if labelled else None
@@ -56,6 +61,7 @@ def monitor_check(ctx: TaskContext) -> dict[str, Any]:
     return {
         MONITOR_DMN_KEY: info.tags.get("monitor_dmn") or DEFAULT_MONITOR_DMN_KEY,
         HAS_LABELS: labelled,
+        RISK_TIER: tier,
         MONITOR_MAX_PSI: found.max_psi,
         MONITOR_MAX_PSI_FEATURE: found.max_psi_feature,
         MONITOR_DRIFTED_FEATURES: found.drifted_features,

@@ -1,4 +1,5 @@
-"""The mlc-monitor-criteria decision as the engine evaluates it: the default thresholds, gravest first."""
+"""The mlc-monitor-criteria decision as the engine evaluates it: the default thresholds, gravest first,
+and the PSI thresholds of each risk tier (ModelOp's stability defaults: 0.15 HIGH, 0.2 MEDIUM, 0.25 LOW)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def verdict(client: EngineClient, **figures: Any) -> tuple[str, str]:
     names = {"psi": "MONITOR_MAX_PSI", "feature": "MONITOR_MAX_PSI_FEATURE", "prediction": "MONITOR_PREDICTION_PSI",
              "drop": "MONITOR_ACCURACY_DROP", "fairness": "MONITOR_FAIRNESS_GAP"}
     variables = {name: figures.get(short) for short, name in names.items()}
+    if "tier" in figures:
+        variables["RISK_TIER"] = figures["tier"]
     (row,) = client.evaluate_decision("mlc-monitor-criteria", variables)
     return row["verdict"], row["reason"]
 
@@ -46,3 +49,33 @@ def verdict(client: EngineClient, **figures: Any) -> tuple[str, str]:
 ])
 def test_default_thresholds(client, figures, expected, reason) -> None:
     assert verdict(client, **figures) == (expected, reason)
+
+
+@pytest.mark.parametrize("tier, psi, expected, reason", [
+    ("HIGH", 0.12, "notify", "PSI 0.120 of feature age between 0.1 and 0.15 (risk tier HIGH)"),
+    ("HIGH", 0.16, "investigate", "PSI 0.160 of feature age above 0.15 (risk tier HIGH)"),
+    ("HIGH", 0.21, "retrain", "PSI 0.210 of feature age above 0.2 (risk tier HIGH)"),
+    ("MEDIUM", 0.16, "notify", "PSI 0.160 of feature age between 0.1 and 0.2"),
+    ("MEDIUM", 0.21, "investigate", "PSI 0.210 of feature age above 0.2"),
+    ("MEDIUM", 0.26, "retrain", "PSI 0.260 of feature age above 0.25"),
+    (None, 0.16, "notify", "PSI 0.160 of feature age between 0.1 and 0.2"),
+    ("LOW", 0.05, "ok", "largest PSI 0.050 of feature age below 0.1"),
+    ("LOW", 0.24, "notify", "PSI 0.240 of feature age between 0.1 and 0.25 (risk tier LOW)"),
+    ("LOW", 0.26, "investigate", "PSI 0.260 of feature age above 0.25 (risk tier LOW)"),
+    ("LOW", 0.31, "retrain", "PSI 0.310 of feature age above 0.3 (risk tier LOW)"),
+])
+def test_psi_thresholds_follow_the_risk_tier(client, tier, psi, expected, reason) -> None:
+    assert verdict(client, tier=tier, psi=psi, feature="age") == (expected, reason)
+
+
+@pytest.mark.parametrize("tier, prediction, expected", [
+    ("HIGH", 0.17, "investigate"), ("MEDIUM", 0.17, "notify"), ("LOW", 0.27, "investigate"), ("LOW", 0.32, "retrain"),
+])
+def test_prediction_psi_thresholds_follow_the_risk_tier(client, tier, prediction, expected) -> None:
+    assert verdict(client, tier=tier, psi=0.01, prediction=prediction)[0] == expected
+
+
+def test_fairness_and_accuracy_do_not_depend_on_the_tier(client) -> None:
+    for tier in ("HIGH", "LOW", None):
+        assert verdict(client, tier=tier, psi=0.01, fairness=0.15)[0] == "investigate"
+        assert verdict(client, tier=tier, psi=0.01, drop=0.12)[0] == "retrain"
