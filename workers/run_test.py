@@ -4,13 +4,18 @@ The metrics become Double variables under the contract's names, the inputs of th
 ``mlc-test-criteria`` decision the process evaluates next. The evaluation run gets the metrics,
 params and tags but not MLflow's plots, most of a classifier's test time (``mlc model test`` still
 draws them).
+
+The evaluation run carries the task's key (``mlc.dedupe_key``) and process instance: a run that a
+worker killed mid-test left RUNNING is marked KILLED when the task comes back, so the version
+keeps one finished evaluation per test step (a finished task's outcome is replayed, see effects).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workers.handlers import TaskContext, topic
+from workers.train import DEDUPE_TAG
 from workers.support import finite, job_errors, model_spec
 from workers.variables import (
     INPUT_FILE,
@@ -22,15 +27,21 @@ from workers.variables import (
     TOPIC_RUN_TEST,
 )
 
+if TYPE_CHECKING:
+    from modelops_mlc.registry import Registry
+
 
 @topic(TOPIC_RUN_TEST, cpu_bound=True)
 def run_test(ctx: TaskContext) -> dict[str, Any]:
     from modelops_mlc.jobs import metrics_test
     from modelops_mlc.registry import Registry
 
+    registry = Registry(ctx.settings)
+    _end_abandoned_runs(registry, ctx.dedupe_key)
     with job_errors():
-        result = metrics_test(Registry(ctx.settings), model_spec(ctx), data_path=ctx.get(INPUT_FILE),
-                              output_path=ctx.get(OUTPUT_FILE), plots=False)
+        result = metrics_test(registry, model_spec(ctx), data_path=ctx.get(INPUT_FILE),
+                              output_path=ctx.get(OUTPUT_FILE), plots=False,
+                              run_tags={DEDUPE_TAG: ctx.dedupe_key, "mlc.process_instance_id": ctx.process_instance_id})
     metrics = {name: value for name, raw in result.metrics.items() if (value := finite(raw)) is not None}
     variables: dict[str, Any] = {
         TASK_TYPE: result.task_type,
@@ -41,3 +52,11 @@ def run_test(ctx: TaskContext) -> dict[str, Any]:
     if result.output_path:
         variables[OUTPUT_FILE] = result.output_path
     return variables
+
+
+def _end_abandoned_runs(registry: "Registry", key: str) -> None:
+    """Mark KILLED the evaluation runs an earlier delivery of this task left RUNNING."""
+    with job_errors():
+        for run in registry.client.search_runs(
+                [registry.experiment_id], f"tags.`{DEDUPE_TAG}` = '{key}' and attributes.status = 'RUNNING'"):
+            registry.client.set_terminated(run.info.run_id, "KILLED")

@@ -283,6 +283,7 @@ def metrics_test(
     *,
     record: bool = True,
     plots: bool = True,
+    run_tags: Mapping[str, str] | None = None,
 ) -> TestResult:
     """Evaluate a version on labelled data (``data_path`` or its TEST_DATA asset).
 
@@ -290,6 +291,7 @@ def metrics_test(
     (``mlc.test_results``) and returned flat. ``output_path`` receives the data plus a
     ``prediction`` column. ``plots=False`` leaves out MLflow's plots (ROC, PR, lift, calibration,
     confusion matrix images), which cost most of a classifier's evaluation; the metrics are the same.
+    ``run_tags`` go on the evaluation run as well (a worker's task key and process instance).
     """
     import mlflow
 
@@ -303,7 +305,7 @@ def metrics_test(
     tags: dict[str, str] = {}
     with registry.start_run(
         f"test-{info.name}-v{info.version}",
-        {"mlc.kind": "test", "mlc.model_name": info.name, "mlc.model_version": info.version},
+        {"mlc.kind": "test", "mlc.model_name": info.name, "mlc.model_version": info.version, **(run_tags or {})},
     ) as run:
         try:
             ev = _Evaluation(registry, info, df, target, plots=plots)

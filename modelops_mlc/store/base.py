@@ -57,7 +57,7 @@ class Store:
             s.commit()
         except SQLAlchemyError as exc:
             s.rollback()
-            raise MlcError(f"MLC store error: {first_line(exc, typed=True)}") from exc
+            raise MlcError(_store_error(self.engine, exc)) from exc
         except BaseException:
             s.rollback()
             raise
@@ -66,6 +66,25 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# sqlite's own words for a store it cannot write, and what they mean for the user
+_SQLITE_FAULTS = {
+    "database is locked": "is locked by another writer (waited {timeout} s); try again when it is done",
+    "database or disk is full": "has no space left on its disk; nothing was written",
+    "readonly database": "is read-only; nothing was written",
+}
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def _store_error(engine: Engine, exc: SQLAlchemyError) -> str:
+    """One line for a failed store operation; a locked, full or read-only sqlite file says so."""
+    text = str(getattr(exc, "orig", None) or exc)
+    if engine.dialect.name == "sqlite":
+        for words, meaning in _SQLITE_FAULTS.items():
+            if words in text:
+                return f"the MLC store {engine.url.database} " + meaning.format(timeout=SQLITE_BUSY_TIMEOUT_S)
+    return f"MLC store error: {first_line(exc, typed=True)}"
 
 
 _STORES: dict[str, Store] = {}
@@ -100,7 +119,7 @@ def open_store(settings: "Settings") -> Store:
         db_path = url.split(":///", 1)[-1]
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
     try:
         engine = create_engine(url, **kwargs)
     except Exception as exc:  # bad URL, missing driver: one line for the user

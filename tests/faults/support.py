@@ -1,0 +1,151 @@
+"""Helpers of the fault suite: the scenario record and its JSON summary, a worker that is killed
+with -9 (its whole process group, pool included) while the engine shows it holding a task, and
+counts of the effects a life cycle leaves in the MLC store and in MLflow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.lifecycle import TreeMemory
+from modelops_mlc.engine import EngineClient
+from tests.integration.workers.wt_support import WorkerProcess
+
+__all__ = ["KilledWorker", "Scenario", "TreeMemory", "effects_per_instance", "history_states", "write_summary"]
+
+
+@dataclass
+class Scenario:
+    """What one fault scenario did and what it left: the columns of docs/reliability.md."""
+
+    name: str
+    form: str  # short (make test) or full (make test-faults)
+    instances_started: int = 0
+    instances_completed: int = 0
+    instances_lost: int = 0
+    effects_duplicated: int = 0
+    incidents: int = 0
+    incidents_recovered: int = 0
+    peak_memory_mib: float = 0.0
+    faults: list[str] = field(default_factory=list)  # what was done to the system, one line each
+    outcome: str = "error"
+
+    def count(self, client: EngineClient, instance_ids: list[str]) -> dict[str, int]:
+        """Fill in started/completed/lost from the engine's history; returns the states."""
+        states = history_states(client, instance_ids)
+        self.instances_started = len(instance_ids)
+        self.instances_completed = states.get("COMPLETED", 0)
+        self.instances_lost = len(instance_ids) - sum(states.values())
+        return states
+
+
+def write_summary(path: Path, suite: str, scenarios: list[Any]) -> None:
+    """One JSON document: the run's date, machine and load, each scenario and the totals."""
+    rows = [asdict(s) if hasattr(s, "__dataclass_fields__") else dict(s) for s in scenarios]
+    totals = {key: sum(r.get(key, 0) for r in rows) for key in (
+        "instances_started", "instances_completed", "instances_lost", "effects_duplicated", "incidents")}
+    doc = {
+        "suite": suite,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
+                    "python": platform.python_version()},
+        "scenarios_run": len(rows),
+        "scenarios_passed": sum(r.get("outcome") == "passed" for r in rows),
+        "totals": {**totals, "peak_memory_mib": max((r.get("peak_memory_mib", 0) for r in rows), default=0)},
+        "scenarios": rows,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def history_states(client: EngineClient, instance_ids: list[str]) -> dict[str, int]:
+    """How many of these instances the history holds in each state (ACTIVE, COMPLETED, ...)."""
+    counts: dict[str, int] = {}
+    for start in range(0, len(instance_ids), 200):
+        rows = client.request("POST", "/history/process-instance", params={"maxResults": 1000},
+                              json={"processInstanceIds": instance_ids[start:start + 200]})
+        for row in rows:
+            counts[row["state"]] = counts.get(row["state"], 0) + 1
+    return counts
+
+
+def effects_per_instance(store_url: str, table: str, instance_ids: list[str]) -> dict[str, int]:
+    """Rows of an MLC store table (mlc_notifications, mlc_tickets, ...) per process instance."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(f"SELECT process_instance_id FROM {table}")).all()
+    finally:
+        engine.dispose()
+    found = {i: 0 for i in instance_ids}
+    for (pid,) in rows:
+        if pid in found:
+            found[pid] += 1
+    return found
+
+
+@dataclass
+class KilledWorker:
+    """Runs one instance through its external tasks with a fresh `mlc worker start` for each,
+    killing each worker with -9 as soon as the engine shows it holding a task of a topic not yet
+    killed. The task stays locked until its lock expires, then the next worker gets it.
+
+    ``killed`` lists the topics whose task was still open after the kill (the engine must
+    redeliver it); ``missed`` those whose handler finished first (the kill came after it).
+    """
+
+    client: EngineClient
+    env: dict[str, str]
+    home: Path
+    worker_args: list[str]
+    log_dir: Path
+    peak_memory_mib: float = 0.0
+    killed: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+
+    def _worker(self) -> WorkerProcess:
+        n = len(list(self.log_dir.glob("worker-*.log")))
+        return WorkerProcess(self.env, self.home, self.worker_args, self.log_dir / f"worker-{n}.log").wait_ready()
+
+    def _held(self, instance_id: str, worker_id: str) -> dict[str, Any] | None:
+        tasks = self.client.request("GET", "/external-task", params={"processInstanceId": instance_id,
+                                                                      "workerId": worker_id, "locked": "true"})
+        return tasks[0] if tasks else None
+
+    def _active(self, instance_id: str) -> bool:
+        return self.client.history_instance(instance_id).state == "ACTIVE"
+
+    def run(self, instance_id: str, topics: set[str], timeout: float = 240) -> None:
+        """Until the instance ends: each topic in ``topics`` gets one kill."""
+        deadline = time.monotonic() + timeout
+        pending = set(topics)
+        while self._active(instance_id):
+            assert time.monotonic() < deadline, f"instance {instance_id} still active after {timeout} s"
+            worker = self._worker()
+            memory = TreeMemory(worker.proc.pid)
+            try:
+                while self._active(instance_id) and time.monotonic() < deadline:
+                    memory.sample()
+                    self.peak_memory_mib = max(self.peak_memory_mib, memory.peak)
+                    held = self._held(instance_id, worker.worker_id) if pending else None
+                    if held is not None and held["topicName"] in pending:
+                        os.killpg(worker.proc.pid, signal.SIGKILL)
+                        worker.proc.wait(timeout=30)
+                        pending.discard(held["topicName"])
+                        still = self.client.request("GET", "/external-task", params={"processInstanceId": instance_id})
+                        (self.killed if any(t["id"] == held["id"] for t in still) else self.missed).append(
+                            held["topicName"])
+                        break
+                    assert worker.proc.poll() is None, f"worker exited:\n{worker.output()[-2000:]}"
+                    time.sleep(0.02)
+            finally:
+                worker.close()

@@ -1,0 +1,70 @@
+"""A worker killed with -9 during every topic in turn: the engine redelivers the task once its lock
+expires, the next worker runs it, and its effect happens exactly once.
+
+The kill is timed on the engine, not in the handler: a fresh `mlc worker start` is started for
+each step, and as soon as ``GET /external-task?workerId=...&locked=true`` shows it holding the
+instance's task, its whole process group gets SIGKILL (product code runs unchanged). A kill that
+came after the handler had finished counts as missed, not as tested.
+
+Short form: the topics of the back-test life cycle (get-model, run-test, notify, create-ticket).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelops_mlc.engine import EngineClient
+from tests.faults.lifecycle import make_home
+from tests.faults.support import KilledWorker, Scenario, effects_per_instance
+
+LOCK_MS = 2000
+
+
+def test_worker_killed_during_each_back_test_topic(engine, tmp_path: Path, scenario: Scenario) -> None:
+    home = make_home(tmp_path / "home", engine.url)
+    with EngineClient(home.settings) as client:
+        driver = KilledWorker(client, home.env, home.path, [
+            "--process-key", "mlc-run-back-test", "--concurrency", "1", "--lock-duration", str(LOCK_MS),
+            "--long-poll", "500"], tmp_path)
+        passed = home.back_test(client, home.good)
+        driver.run(passed, {"get-model", "run-test", "notify"})
+        failed = home.back_test(client, home.flipped)
+        driver.run(failed, {"create-ticket"})
+        started = [passed, failed]
+        scenario.faults = [f"worker kill -9 holding a {t} task" for t in driver.killed]
+        scenario.peak_memory_mib = round(driver.peak_memory_mib, 1)
+        states = scenario.count(client, started)
+        incidents = [i for i in client.incidents() if i.process_instance_id in started]
+        scenario.incidents = len(incidents)
+
+        ends = {i: [a.activity_id for a in client.history_activities(i) if a.activity_type == "noneEndEvent"]
+                for i in started}
+        notified = effects_per_instance(home.env["MLC_STORE_URL"], "mlc_notifications", started)
+        ticketed = effects_per_instance(home.env["MLC_STORE_URL"], "mlc_tickets", started)
+        test_runs = _test_runs(home.settings, started, "FINISHED")
+        scenario.effects_duplicated = sum(max(0, n - 1) for d in (notified, ticketed, test_runs) for n in d.values())
+
+    assert states == {"COMPLETED": 2}
+    assert incidents == []
+    assert ends == {passed: ["end_passed"], failed: ["end_failed"]}
+    assert notified == {passed: 1, failed: 0}
+    assert ticketed == {passed: 0, failed: 1}
+    assert test_runs == {passed: 1, failed: 1}, "a redelivered run-test logged a second evaluation run"
+    assert _test_runs(home.settings, started, "RUNNING") == {passed: 0, failed: 0}, "a killed test still shows running"
+    # each topic was really killed mid-task
+    assert {"get-model", "run-test", "notify", "create-ticket"} <= set(driver.killed), (driver.killed, driver.missed)
+
+
+def _test_runs(settings, instance_ids: list[str], status: str) -> dict[str, int]:
+    """MLflow evaluation runs (``mlc.kind=test``) in ``status`` per process instance."""
+    from modelops_mlc.registry import Registry
+
+    registry = Registry(settings)
+    runs = registry.client.search_runs([registry.experiment_id], "tags.`mlc.kind` = 'test'", max_results=1000)
+    found = {i: 0 for i in instance_ids}
+    for run in runs:
+        pid = run.data.tags.get("mlc.process_instance_id")
+        if pid in found and run.info.status == status:
+            found[pid] += 1
+    return found
+
