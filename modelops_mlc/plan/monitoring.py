@@ -10,11 +10,12 @@ them instead of charting a series that does not exist.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from modelops_mlc.plan.thresholds import THRESHOLDS
 
-__all__ = ["METRICS", "alert_rules", "dashboard", "error_rate_expr"]
+__all__ = ["METRICS", "alert_rules", "dashboard", "error_rate_expr", "write_stack_files"]
 
 REQUESTS = "mlc_inference_requests_total"
 ERRORS = "mlc_inference_errors_total"
@@ -78,9 +79,11 @@ def dashboard(model: str | None = None) -> dict[str, Any]:
     rate, latency p50/p95/p99 and the loaded versions of the runtimes, per model (a template variable)."""
     import json
 
+    from grafana_foundation_sdk.builders import common
     from grafana_foundation_sdk.builders import dashboard as db
     from grafana_foundation_sdk.builders import prometheus, text, timeseries
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement, SortOrder, TooltipDisplayMode
     from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh
 
     source = DataSourceRef(type_val=DATASOURCE["type"], uid=DATASOURCE["uid"])
@@ -91,7 +94,10 @@ def dashboard(model: str | None = None) -> dict[str, Any]:
         return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref).range()
 
     def panel(title: str, unit: str, *queries: prometheus.Dataquery) -> timeseries.Panel:
-        built = timeseries.Panel().title(title).unit(unit).datasource(source).height(8).span(12)
+        built = (timeseries.Panel().title(title).unit(unit).datasource(source).height(8).span(12)
+                 .legend(common.VizLegendOptions().display_mode(LegendDisplayMode.LIST)
+                         .placement(LegendPlacement.BOTTOM).show_legend(True))
+                 .tooltip(common.VizTooltipOptions().mode(TooltipDisplayMode.MULTI).sort(SortOrder.DESCENDING)))
         for q in queries:
             built = built.with_target(q)
         return built
@@ -122,3 +128,23 @@ def dashboard(model: str | None = None) -> dict[str, Any]:
         .build()
     )
     return json.loads(json.dumps(built, cls=JSONEncoder))
+
+
+def write_stack_files(docker_dir: Path) -> list[Path]:
+    """The compose file's `monitoring` profile files: the alert rules and the dashboard over every model
+    (STACK_HEADER says how to regenerate them)."""
+    import json
+
+    import yaml
+
+    rules = docker_dir / "prometheus" / "rules" / "mlc-runtimes.yaml"
+    board = docker_dir / "grafana" / "dashboards" / "mlc-runtime.json"
+    for path in (rules, board):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    rules.write_text(STACK_HEADER + yaml.safe_dump(alert_rules(), sort_keys=False))
+    board.write_text(json.dumps(dashboard(), indent=2) + "\n")
+    return [rules, board]
+
+
+STACK_HEADER = ("# Generated from modelops_mlc/plan/monitoring.py: .venv/bin/python -c \"from pathlib import Path; "
+                "from modelops_mlc.plan.monitoring import write_stack_files; write_stack_files(Path('docker'))\"\n")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-__all__ = ["MONITOR_DECISION", "THRESHOLDS", "Threshold", "ThresholdHome", "locate"]
+__all__ = ["MONITOR_DECISION", "THRESHOLDS", "Threshold", "ThresholdHome", "locate", "tier_matches"]
 
 MONITOR_DECISION = "mlc-monitor-criteria"
 _DMN = "{https://www.omg.org/spec/DMN/20191111/MODEL/}"
@@ -76,9 +76,30 @@ def _rules(dmn: Path) -> list[tuple[str, dict[str, str], str | None]]:
     return found
 
 
-def _tier_matches(entry: str, risk_tier: str) -> bool:
-    text = entry.replace(" ", "")
-    return text in ("", "-") or f'"{risk_tier}"' in text
+def _values(text: str) -> list[str]:
+    """The comma-separated items of a FEEL unary-test list (quoted strings kept whole)."""
+    items, current, quoted = [], "", False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            items.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    return [*items, current.strip()] if current.strip() else items
+
+
+def tier_matches(entry: str, risk_tier: str | None) -> bool:
+    """Whether a DMN input entry on RISK_TIER (``-``, ``"HIGH"``, ``"MEDIUM", null``, ``not("HIGH", "LOW")``)
+    matches ``risk_tier`` (None: no tier)."""
+    text = entry.strip()
+    if text in ("", "-"):
+        return True
+    if text.startswith("not(") and text.endswith(")"):
+        return not tier_matches(text[4:-1], risk_tier)
+    wanted = "null" if risk_tier is None else f'"{risk_tier}"'
+    return wanted in _values(text)
 
 
 def locate(bpmn_dir: Path | None, risk_tier: str) -> list[ThresholdHome]:
@@ -99,10 +120,19 @@ def locate(bpmn_dir: Path | None, risk_tier: str) -> list[ThresholdHome]:
         expected = f"{t.op} {t.value:g}"
         match = next((rid for rid, entries, verdict in rules
                       if verdict == t.dmn_verdict and entries.get(t.dmn_input) == expected
-                      and all(_tier_matches(text, risk_tier) if name == "RISK_TIER" else text in ("", "-")
+                      and all(tier_matches(text, risk_tier) if name == "RISK_TIER" else text in ("", "-")
                               for name, text in entries.items() if name != t.dmn_input)), None)
+        other = next(((rid, entries[t.dmn_input]) for rid, entries, verdict in rules
+                      if verdict == t.dmn_verdict and tier_matches(entries.get("RISK_TIER", "-"), risk_tier)
+                      and entries.get(t.dmn_input, "-") not in ("", "-")), None)
         if match:
             homes.append(ThresholdHome(id=t.id, words=t.words, home="dmn", where=f"{MONITOR_DECISION} rule {match}"))
+        elif other:
+            rid, entry = other
+            homes.append(ThresholdHome(
+                id=t.id, words=t.words, home="dmn", where=f"{MONITOR_DECISION} rule {rid}",
+                note=f"for risk tier {risk_tier} the decision gives {t.dmn_verdict} at {t.dmn_input} {entry}, "
+                     "and the engine runs the decision"))
         else:
             homes.append(ThresholdHome(
                 id=t.id, words=t.words, home="none", where="",

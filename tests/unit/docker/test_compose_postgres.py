@@ -22,7 +22,7 @@ def test_the_postgres_profile_runs_a_database_the_others_wait_for_only_when_it_i
     for name in ("engine", "mlflow", "runtime"):
         dep = services[name]["depends_on"]["postgres"]
         assert dep == {"condition": "service_healthy", "required": False}, name
-    assert all("profiles" not in s for n, s in services.items() if n != "postgres")
+    assert all("profiles" not in s for n, s in services.items() if n not in ("postgres", "prometheus", "grafana"))
 
 
 def test_the_runtime_and_the_ticket_watcher_run_beside_the_workers() -> None:
