@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, tuple[bool, list[str]]] = {
     "worker_throughput_io": (True, ["--smoke"]),
     "step_latency": (True, []),
     "serving": (False, []),
+    "serving_workers": (False, []),
     "drift": (False, []),
     "scoring": (False, []),
     "lifecycle": (True, []),
