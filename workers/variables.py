@@ -133,7 +133,7 @@ OUTPUT_SHA256 = "OUTPUT_SHA256"
 # -- drift ------------------------------------------------------------------------------------
 REFERENCE_DATA = "REFERENCE_DATA"
 CURRENT_DATA = "CURRENT_DATA"
-DRIFT_VERDICT = "DRIFT_VERDICT"  # ok / monitor / investigate / retrain
+DRIFT_VERDICT = "DRIFT_VERDICT"  # ok / notify / investigate / retrain (modelops_mlc.jobs.results.VERDICTS)
 DRIFT_RESULTS = "DRIFT_RESULTS"  # JSON
 
 PREDICTION_DRIFT = "PREDICTION_DRIFT"  # true: also the drift of the model's outputs (DRIFT_RESULTS.prediction)

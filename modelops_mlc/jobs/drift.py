@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Literal
 
 from modelops_mlc.errors import JobError, UsageError, first_line
 from modelops_mlc.jobs._data import data_ref, file_format, require_file
-from modelops_mlc.jobs.results import DataRef, DriftResult, FeatureDrift
+from modelops_mlc.jobs.results import VERDICTS, DataRef, DriftResult, FeatureDrift
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["DEFAULT_PSI_THRESHOLDS", "drift", "psi_from_counts"]
+__all__ = ["DEFAULT_PSI_THRESHOLDS", "VERDICTS", "drift", "psi_from_counts"]
 
-DEFAULT_PSI_THRESHOLDS = (0.1, 0.2, 0.25)  # monitor from, investigate above, retrain above
-_ORDER = {"ok": 0, "monitor": 1, "investigate": 2, "retrain": 3}
+DEFAULT_PSI_THRESHOLDS = (0.1, 0.2, 0.25)  # notify from, investigate above, retrain above (mlc-monitor-criteria's MEDIUM)
+_ORDER = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
 _BLOCK_CELLS = 8_000_000  # values sorted at once: bounds the working memory to a few hundred MB
 
 
@@ -185,13 +185,13 @@ def _categorical(ref: pd.Series, cur: pd.Series) -> tuple[float, float, float]:
 
 
 def _verdict(psi: float, p: float, thresholds: tuple[float, float, float], alpha: float) -> str:
-    monitor, investigate, retrain = thresholds
+    notify, investigate, retrain = thresholds
     if psi > retrain:
         return "retrain"
     if psi > investigate:
         return "investigate"
-    if psi >= monitor or p < alpha:
-        return "monitor"
+    if psi >= notify or p < alpha:
+        return "notify"
     return "ok"
 
 
@@ -210,8 +210,9 @@ def drift(
     """Compare ``current`` with ``reference`` (CSV/Parquet paths or DataFrames) feature by feature.
 
     Per-feature verdict: PSI above the retrain threshold (0.25) -> ``retrain``, above the
-    investigate one (0.2) -> ``investigate``, from the monitor one (0.1) or a significant test
-    (p < ``ks_alpha``) -> ``monitor``, else ``ok``. The overall verdict is the worst of them.
+    investigate one (0.2) -> ``investigate``, from the notify one (0.1) or a significant test
+    (p < ``ks_alpha``) -> ``notify``, else ``ok``: the vocabulary of ``mlc-monitor-criteria``
+    (:data:`VERDICTS`) and its thresholds for risk tier MEDIUM. The overall verdict is the worst of them.
     """
     import numpy as np
     import pandas as pd
@@ -221,7 +222,7 @@ def drift(
     if binning not in ("quantile", "uniform"):
         raise UsageError(f"binning must be 'quantile' or 'uniform', not {binning!r}")
     if not (0 <= psi_thresholds[0] <= psi_thresholds[1] <= psi_thresholds[2]):
-        raise UsageError("PSI thresholds must be increasing: monitor <= investigate <= retrain")
+        raise UsageError("PSI thresholds must be increasing: notify <= investigate <= retrain")
     ref_df, ref_in = _load(reference, "reference", features)
     cur_df, cur_in = _load(current, "current", features)
     skipped: dict[str, str] = {}
@@ -284,7 +285,7 @@ def drift(
         current_rows=len(cur_df),
         drifted_features=[f.feature for f in table if f.drifted],
         skipped_features=skipped,
-        thresholds={"psi_monitor": psi_thresholds[0], "psi_investigate": psi_thresholds[1],
+        thresholds={"psi_notify": psi_thresholds[0], "psi_investigate": psi_thresholds[1],
                     "psi_retrain": psi_thresholds[2], "ks_alpha": ks_alpha},
         binning=binning,
         bins=bins,

@@ -3,7 +3,7 @@ as URIs with sha256 hashes, which is what the lineage graph is drawn from."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -16,9 +16,13 @@ __all__ = [
     "ScoreResult",
     "TestResult",
     "TrainResult",
+    "VERDICTS",
+    "Verdict",
 ]
 
-Verdict = Literal["ok", "monitor", "investigate", "retrain"]
+# The monitor's vocabulary, mildest first: the drift job's verdicts and mlc-monitor-criteria's outputs.
+Verdict = Literal["ok", "notify", "investigate", "retrain"]
+VERDICTS: tuple[str, ...] = get_args(Verdict)
 
 
 class DataRef(BaseModel):

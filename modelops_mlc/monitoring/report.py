@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["drift_report"]
 
 _COLOURS = {"reference": "#1f77b4", "current": "#ff7f0e"}
-_VERDICT_COLOURS = {"ok": "#2ca02c", "monitor": "#bcbd22", "investigate": "#ff7f0e", "retrain": "#d62728"}
+_VERDICT_COLOURS = {"ok": "#2ca02c", "notify": "#bcbd22", "investigate": "#ff7f0e", "retrain": "#d62728"}
 
 
 def _read(path: str | os.PathLike[str], columns: list[str]) -> "pd.DataFrame":

@@ -298,7 +298,7 @@ def drift_command(
             for f in ([*result.features, prediction] if prediction is not None else result.features)]
     render(rows, as_json=False, columns=["feature", "kind", "psi", "test", "statistic", "p_value", "verdict"],
            title=f"drift: {result.reference_rows} reference rows vs {result.current_rows} current rows")
-    style = {"ok": "green", "monitor": "yellow", "investigate": "dark_orange", "retrain": "bold red"}[result.verdict]
+    style = {"ok": "green", "notify": "yellow", "investigate": "dark_orange", "retrain": "bold red"}[result.verdict]
     out.print(f"verdict: [{style}]{result.verdict}[/]" + (" (prediction: the model's outputs)" if prediction else ""))
 
 

@@ -158,6 +158,31 @@ def test_decision_file():
     assert root.find("{https://www.omg.org/spec/DMN/20191111/DMNDI/}DMNDI") is not None
 
 
+def test_monitor_decision_file():
+    """mlc-monitor-criteria: RISK_TIER first among its inputs, the monitor's verdict vocabulary,
+    every rule filled for every input, and a DMNDI shape for the decision."""
+    from modelops_mlc.jobs.results import VERDICTS
+
+    root = ET.parse(BPMN_DIR / "mlc-monitor-criteria.dmn").getroot()
+    dmn, dmndi = "{https://www.omg.org/spec/DMN/20191111/MODEL/}", "{https://www.omg.org/spec/DMN/20191111/DMNDI/}"
+    (decision,) = root.findall(f"{dmn}decision")
+    assert decision.get("id") == "mlc-monitor-criteria"
+    table = decision.find(f"{dmn}decisionTable")
+    assert table.get("hitPolicy") == "FIRST"
+    inputs = [i.find(f"{dmn}inputExpression/{dmn}text").text for i in table.findall(f"{dmn}input")]
+    assert inputs == ["RISK_TIER", "MONITOR_MAX_PSI", "MONITOR_MAX_PSI_FEATURE", "MONITOR_PREDICTION_PSI",
+                      "MONITOR_ACCURACY_DROP", "MONITOR_FAIRNESS_GAP"]
+    (verdict, reason) = table.findall(f"{dmn}output")
+    assert (verdict.get("name"), reason.get("name")) == ("verdict", "reason")
+    allowed = verdict.find(f"{dmn}outputValues/{dmn}text").text
+    assert allowed == ",".join(f'"{v}"' for v in VERDICTS)
+    for rule in table.findall(f"{dmn}rule"):
+        assert len(rule.findall(f"{dmn}inputEntry")) == len(inputs), rule.get("id")
+        assert rule.find(f"{dmn}outputEntry/{dmn}text").text.strip('"') in VERDICTS, rule.get("id")
+    shape = root.find(f"{dmndi}DMNDI/{dmndi}DMNDiagram/{dmndi}DMNShape")
+    assert shape is not None and shape.get("dmnElementRef") == "mlc-monitor-criteria"
+
+
 def test_generator_matches_the_committed_files(tmp_path):
     """bpmn/tools/generate.py and the committed files agree (regenerate after editing either)."""
     spec = importlib.util.spec_from_file_location("mlc_bpmn_generate", BPMN_DIR / "tools" / "generate.py")

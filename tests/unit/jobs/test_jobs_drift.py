@@ -97,14 +97,14 @@ def test_verdicts_follow_thresholds(frames) -> None:
         elif f.psi > 0.2:
             expected = "investigate"
         elif f.psi >= 0.1 or f.p_value < 0.05:
-            expected = "monitor"
+            expected = "notify"
         else:
             expected = "ok"
         assert f.verdict == expected, f
         assert f.drifted == (f.psi >= 0.1 or f.p_value < 0.05)
     verdicts = {f.feature: f.verdict for f in result.features}
     assert verdicts["same"] == "ok" and verdicts["large"] == "retrain"
-    assert verdicts["small"] == "monitor" and verdicts["medium"] == "investigate"
+    assert verdicts["small"] == "notify" and verdicts["medium"] == "investigate"
     assert result.verdict == "retrain"
     assert "same" not in result.drifted_features and "large" in result.drifted_features
 
