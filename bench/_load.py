@@ -1,9 +1,9 @@
-"""HTTP load generator for the serving benchmark, run as its own process.
+"""HTTP load for the serving benchmark: ``wrk`` (Debian's package) in its own process.
 
-``C`` keep-alive connections, each sending the same POST back to back (closed loop) for a fixed
-time after a warm-up; a plain asyncio HTTP/1.1 client, so the generator costs far less CPU per
-request than an HTTP library would and the server, not the client, is what gets measured. Prints
-one JSON object: requests, errors (non-200 answers and broken connections), requests/s, p50, p99.
+``wrk -t1 -cC`` keeps C keep-alive connections, each sending the same POST back to back (closed
+loop), for a fixed time after a warm-up run whose figures are dropped; ``bench/wrk/post.lua`` sets
+the body and prints wrk's own latency distribution as JSON. wrk is C on epoll: one thread of it
+costs far less CPU per request than any Python client, so the server, not the load, is measured.
 
 Usage: python -m bench._load URL --body-file F --concurrency C [--duration S] [--warmup S]
 """
@@ -11,102 +11,56 @@ Usage: python -m bench._load URL --body-file F --concurrency C [--duration S] [-
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import time
+import math
+import os
+import shutil
+import subprocess
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
+
+SCRIPT = Path(__file__).resolve().parent / "wrk" / "post.lua"
+MISSING = "wrk is not installed (apt-get install wrk): the serving benchmark's load comes from it"
 
 
-class Stats:
-    def __init__(self) -> None:
-        self.latencies: list[float] = []
-        self.errors = 0
-        self.first_error: str | None = None
-
-    def error(self, what: str) -> None:
-        self.errors += 1
-        self.first_error = self.first_error or what
+def wrk() -> str | None:
+    return shutil.which("wrk")
 
 
-async def _read_body(reader: asyncio.StreamReader, head: bytes) -> bytes:
-    headers = {}
-    for line in head.split(b"\r\n")[1:]:
-        if b":" in line:
-            key, _, value = line.partition(b":")
-            headers[key.strip().lower()] = value.strip()
-    if b"content-length" in headers:
-        return await reader.readexactly(int(headers[b"content-length"]))
-    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-        parts = []
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            if size == 0:
-                await reader.readuntil(b"\r\n")
-                return b"".join(parts)
-            parts.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-    raise ConnectionError("response without length")
+def _wrk(url: str, body_file: Path, concurrency: int, seconds: int) -> dict[str, Any]:
+    exe = wrk()
+    if exe is None:
+        raise RuntimeError(MISSING)
+    cmd = [exe, "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s", "-s", str(SCRIPT), url]
+    env = {**os.environ, "WRK_BODY_FILE": str(body_file)}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        why = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+        raise RuntimeError(f"wrk failed (exit {proc.returncode}): {why[-1] if why else 'no output'}")
+    return json.loads(lines[-1])
 
 
-async def _client(host: str, port: int, request: bytes, start: float, stop: float, stats: Stats) -> None:
-    reader = writer = None
-    while time.perf_counter() < stop:
-        try:
-            if writer is None:
-                reader, writer = await asyncio.open_connection(host, port)
-            began = time.perf_counter()
-            writer.write(request)
-            await writer.drain()
-            head = await reader.readuntil(b"\r\n\r\n")
-            await _read_body(reader, head)
-            took = time.perf_counter() - began
-            status = int(head.split(b" ", 2)[1])
-            if began >= start:
-                if status == 200:
-                    stats.latencies.append(took)
-                else:
-                    stats.error(f"HTTP {status}")
-            if b"connection: close" in head.lower():
-                writer.close()
-                reader = writer = None
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError) as exc:
-            if time.perf_counter() >= start:
-                stats.error(f"{type(exc).__name__}: {exc}")
-            if writer is not None:
-                writer.close()
-            reader = writer = None
-            await asyncio.sleep(0.01)
-    if writer is not None:
-        writer.close()
-
-
-async def run(url: str, body: bytes, concurrency: int, duration: float, warmup: float) -> dict[str, object]:
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    stats = Stats()
-    start = time.perf_counter() + warmup
-    stop = start + duration
-    await asyncio.gather(*(_client(host, port, request, start, stop, stats) for _ in range(concurrency)))
-    lat = sorted(stats.latencies)
-
-    def pct(q: float) -> float | None:
-        return round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 2) if lat else None
-
-    return {
+def run(url: str, body_file: Path, concurrency: int, duration: float, warmup: float) -> dict[str, Any]:
+    """Requests/s, p50, p99 and errors of ``concurrency`` connections over ``duration`` seconds."""
+    if warmup > 0:
+        _wrk(url, body_file, concurrency, max(1, math.ceil(warmup)))
+    raw = _wrk(url, body_file, concurrency, max(1, math.ceil(duration)))
+    errors = raw["errors"]
+    failed = sum(errors.values())
+    seconds = raw["duration_us"] / 1e6
+    lat = raw["latency_us"]
+    result: dict[str, Any] = {
         "concurrency": concurrency,
-        "requests": len(lat),
-        "errors": stats.errors,
-        "rps": round(len(lat) / duration, 1),
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-        **({"first_error": stats.first_error} if stats.first_error else {}),
+        "requests": raw["requests"],
+        "errors": failed,
+        "rps": round((raw["requests"] - errors["status"]) / seconds, 1) if seconds else 0.0,
+        "p50_ms": round(lat["p50"] / 1000, 2),
+        "p99_ms": round(lat["p99"] / 1000, 2),
     }
+    if failed:
+        result["error_kinds"] = {k: v for k, v in errors.items() if v}
+    return result
 
 
 def main() -> None:
@@ -117,8 +71,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     args = parser.parse_args()
-    result = asyncio.run(run(args.url, args.body_file.read_bytes(), args.concurrency, args.duration, args.warmup))
-    print(json.dumps(result), flush=True)
+    print(json.dumps(run(args.url, args.body_file, args.concurrency, args.duration, args.warmup)), flush=True)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import run
+from bench import run, serving
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -19,6 +19,7 @@ EXPECTED = {
     "startup": {"python_pass", "mlc_help", "mlc_signal", "mlc_help_over_floor_s", "mlc_signal_over_floor_s"},
     "drift": {"tolerance", "peer", "sizes"},
     "scoring": {"chunk_rows", "sizes", "mlc_peak_growth_mib", "pyfunc_peak_growth_mib"},
+    "serving": {"agreement", "levels", "targets", "mlc_rss_mib"},
 }
 SIZE_KEYS = {
     "drift": {"rows", "features", "shifted", "mlc_s", "mlc_peak_mib", "bins"},
@@ -51,9 +52,47 @@ def test_smoke_run_prints_one_line_per_benchmark(tmp_path: Path) -> None:
         else:
             assert size["evidently"].startswith("unavailable: "), size
 
+    _check_serving(by_name["serving"])
+
     text = markdown.read_text()  # the newest full result of each where one is saved, else this smoke one
     for name in EXPECTED:
         assert f"## {name}" in text and f'"bench": "{name}"' in text
+
+
+def _check_serving(line: dict[str, object]) -> None:
+    """mlc, MLServer and mlflow models serve answer the same rows alike, over each protocol each speaks;
+    a peer that could not start says why (MLServer lives in .venv-bench, made by make bench-peers)."""
+    agreement = line["agreement"]
+    assert agreement["same_predictions"] is True and agreement["rows"] == serving.AGREE_ROWS, agreement
+    assert {"mlc_v2", "mlc_invocations"} <= set(agreement["answers"])
+    for peer, answers in (("mlserver", {"mlserver_v2", "mlserver_invocations"}), ("mlflow", {"mlflow_invocations"})):
+        if peer in line:
+            assert str(line[peer]).startswith("unavailable: "), line[peer]
+        else:
+            assert answers <= set(agreement["answers"]), agreement
+    rows = line["levels"]
+    assert [(r["protocol"], r["concurrency"]) for r in rows] == [
+        (p, c) for p in serving.PROTOCOLS for c in serving.LEVELS]
+    for row in rows:  # wrk's figures for every level, no failed request
+        assert row["mlc_errors"] == 0 and row["mlc_rps"] > 0 and 0 < row["mlc_p50_ms"] <= row["mlc_p99_ms"], row
+        for peer in ("mlserver", "mlflow"):
+            if peer not in line and (peer == "mlserver" or row["protocol"] == "invocations"):
+                assert row[f"{peer}_errors"] == 0 and row[f"{peer}_rps"] > 0, row
+    assert set(line["targets"]) == set(serving.PROTOCOLS)
+
+
+def test_serving_targets_are_judged_against_mlserver_at_concurrency_8() -> None:
+    row = {"concurrency": 8, "mlc_rps": 900.0, "mlc_p99_ms": 9.0, "mlserver_rps": 300.0, "mlserver_p99_ms": 40.0}
+    rows = [{"protocol": "v2", **row}, {"protocol": "invocations", **row, "mlc_p99_ms": 12.0},
+            {"protocol": "v2", **row, "concurrency": 1, "mlc_rps": 1.0}]
+    verdict = serving.targets(rows)
+    assert verdict["v2"] == {"mlc_p99_under_10ms": True, "mlc_rps_at_least_mlserver": True,
+                             "mlc_p99_at_most_mlserver": True, "all_met": True}
+    assert verdict["invocations"]["mlc_p99_under_10ms"] is False and verdict["invocations"]["all_met"] is False
+    slower = serving.targets([{"protocol": "v2", **row, "mlc_rps": 299.0}])["v2"]
+    assert slower["mlc_rps_at_least_mlserver"] is False and slower["all_met"] is False
+    alone = serving.targets([{"protocol": "v2", "concurrency": 8, "mlc_rps": 900.0, "mlc_p99_ms": 5.0}])["v2"]
+    assert alone == {"mlc_p99_under_10ms": True, "all_met": False}  # no MLServer in the run: not met
 
 
 def _rec(name: str, date: str, smoke: bool, **figures: object) -> dict[str, object]:
