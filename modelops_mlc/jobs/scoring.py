@@ -1,11 +1,19 @@
 """Batch scoring over CSV or Parquet of any size: pyarrow reads record batches, the model predicts
-each one, a writer streams the result out. Memory is bounded by the chunk, not the file."""
+each one, a writer streams the result out. Memory is bounded by the chunk, not the file.
+
+The three stages overlap: a reader thread decodes the next chunks and a writer thread encodes the
+last ones while the model predicts (pyarrow releases the GIL while it decodes and encodes). The
+input is hashed by a third thread as it is read; the output is hashed as it is written."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +26,7 @@ from modelops_mlc.registry.client import sha256_file
 __all__ = ["score"]
 
 PREDICTION = "prediction"
+AHEAD = 2  # chunks the reader may decode ahead of the model, and the writer may hold behind it
 _ARROW_TYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
                 "boolean": "bool_", "string": "string", "binary": "binary"}
 
@@ -71,35 +80,65 @@ def _sliced(batches: Any, chunk_rows: int) -> Iterator[Any]:
             yield batch.slice(start, chunk_rows)
 
 
+class _HashingFile(io.FileIO):
+    """A file opened for writing that hashes the bytes written to it: no second read for the sha256."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, "wb")
+        self.digest = hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        n = super().write(data) or 0
+        view = memoryview(data).cast("B")
+        self.digest.update(view if n == len(view) else view[:n])
+        return n
+
+
+def _dictionary_columns(schema: Any) -> list[str]:
+    """Columns worth Parquet dictionary encoding: all but floating point ones.
+
+    Float features and predictions rarely repeat, so a dictionary only costs: on chunk-sized row
+    groups it never reaches the size at which pyarrow falls back to plain encoding, and it took
+    most of the writing time (bench/RESULTS.md, scoring)."""
+    import pyarrow.types as pat
+
+    return [f.name for f in schema if not pat.is_floating(f.type)]
+
+
 class _Writer:
-    """Streams record batches to CSV or Parquet, into ``OUT.part`` renamed on success."""
+    """Streams record batches to CSV or Parquet, into ``OUT.part`` renamed on success, hashing them."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tmp = path.with_name(path.name + ".part")
         self.kind = file_format(path)
+        self._file: _HashingFile | None = None
         self._writer: Any = None
+        self.sha256: str | None = None
 
-    def write(self, batch: Any) -> None:
+    def _open(self, schema: Any) -> None:
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = _HashingFile(self.tmp)
+        if self.kind == "parquet":
+            self._writer = pq.ParquetWriter(self._file, schema, use_dictionary=_dictionary_columns(schema))
+        else:
+            self._writer = pacsv.CSVWriter(self._file, schema)
+
+    def write(self, batch: Any) -> None:
         if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self.kind == "parquet":
-                self._writer = pq.ParquetWriter(self.tmp, batch.schema)
-            else:
-                self._writer = pacsv.CSVWriter(self.tmp, batch.schema)
+            self._open(batch.schema)
         self._writer.write_batch(batch)
 
     def close(self, schema: Any) -> None:
-        import pyarrow.csv as pacsv
-        import pyarrow.parquet as pq
-
         if self._writer is None:  # empty input: still write a file with the header/schema
-            self._writer = (pq.ParquetWriter(self.tmp, schema) if self.kind == "parquet"
-                            else pacsv.CSVWriter(self.tmp, schema))
+            self._open(schema)
+        assert self._file is not None
         self._writer.close()
+        self._file.close()
+        self.sha256 = self._file.digest.hexdigest()
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
@@ -107,7 +146,18 @@ class _Writer:
             if self._writer is not None:
                 self._writer.close()
         finally:
+            if self._file is not None:
+                self._file.close()
             self.tmp.unlink(missing_ok=True)
+
+
+def _ahead(pool: ThreadPoolExecutor, items: Iterator[Any], depth: int) -> Iterator[Any]:
+    """The items of ``items``, drawn by ``pool``'s one thread up to ``depth`` ahead of the consumer."""
+    end = object()
+    pending: deque[Future[Any]] = deque(pool.submit(next, items, end) for _ in range(depth))
+    while (item := pending.popleft().result()) is not end:
+        pending.append(pool.submit(next, items, end))
+        yield item
 
 
 def _prediction_columns(pred: Any, rows: int) -> dict[str, Any]:
@@ -174,8 +224,12 @@ def score(
     writer = _Writer(out)
     rows = chunks = 0
     out_schema = None
+    reader, encoder, hasher = (ThreadPoolExecutor(1, thread_name_prefix=f"mlc-score-{stage}")
+                               for stage in ("read", "write", "hash"))
+    input_sha256 = hasher.submit(sha256_file, src)
+    writes: deque[Future[None]] = deque()
     try:
-        for batch in batches:
+        for batch in _ahead(reader, batches, AHEAD):
             if batch.num_rows == 0:
                 continue
             frame = batch.select(features).to_pandas() if wanted else batch.to_pandas()
@@ -189,21 +243,31 @@ def score(
             table = batch
             for name, values in cols.items():
                 table = table.append_column(name, pa.array(values))
-            writer.write(table)
+            writes.append(encoder.submit(writer.write, table))
+            while len(writes) > AHEAD:
+                writes.popleft().result()
             out_schema = table.schema
             rows += batch.num_rows
             chunks += 1
+        while writes:
+            writes.popleft().result()
         if out_schema is None:
             out_schema = schema.append(pa.field(PREDICTION, pa.float64()))
         writer.close(out_schema)
-    except MlcError:
+    except BaseException as exc:
+        hasher.shutdown(wait=False)
+        for pool in (reader, encoder):  # the writer must be idle before its file goes
+            pool.shutdown(cancel_futures=True)
         writer.abort()
-        raise
-    except Exception as exc:
-        writer.abort()
+        if isinstance(exc, MlcError) or not isinstance(exc, Exception):
+            raise
         raise JobError(f"scoring {src.name} failed after {rows} rows: {first_line(exc)}") from exc
-    digest = sha256_file(out)
-    input_ref = data_ref(src, role="INPUT_FILE", rows=rows)
+    finally:
+        for pool in (reader, encoder):
+            pool.shutdown(cancel_futures=True)
+    digest = writer.sha256 or ""
+    input_ref = data_ref(src, role="INPUT_FILE", rows=rows, sha256=input_sha256.result())
+    hasher.shutdown()
     output_ref = DataRef(uri=str(out.resolve()), sha256=digest, role="OUTPUT_FILE", rows=rows)
     run_id = None
     if log_run:
