@@ -200,6 +200,7 @@ class TicketWatcher:
                 link.id, last_delivered_state=state.value, delivered_at=utcnow(), watch="delivered", last_error=None
             )
         report.delivered.append((link.key, state.value))
+        self._reviews.pop(link.process_instance_id or "", None)
 
     def _refusal(self, link: TicketLinkRow, ticket: Ticket) -> str | None:
         """Why an approval (Done) of a review ticket does not count, under the process's separation of duties."""
