@@ -33,8 +33,10 @@ class Home:
         return str(started["id"])
 
 
-def make_home(path: Path, engine_url: str, *, rows: int = 2000, deploy: bool = True, **extra: str) -> Home:
-    """Register the model (version 1) under ``path`` and deploy bpmn/ to the engine."""
+def make_home(path: Path, engine_url: str, *, rows: int = 2000, deploy: bool = True,
+              tags: dict[str, str] | None = None, training_data: bool = False, **extra: str) -> Home:
+    """Register the model (version 1, with ``tags``; its TEST_DATA, and TRAINING_DATA when asked)
+    under ``path`` and deploy bpmn/ to the engine."""
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -54,7 +56,8 @@ def make_home(path: Path, engine_url: str, *, rows: int = 2000, deploy: bool = T
     test.to_csv(good, index=False)
     test.assign(target=1 - test["target"]).to_csv(flipped, index=False)
     name = f"fault-{uuid.uuid4().hex[:6]}"
-    Registry(settings).register(name, estimator=model, tags={"target": "target"}, assets={"TEST_DATA": str(good)},
+    assets = {"TEST_DATA": str(good), **({"TRAINING_DATA": str(good)} if training_data else {})}
+    Registry(settings).register(name, estimator=model, tags={"target": "target", **(tags or {})}, assets=assets,
                                 input_example=x.head(3))
     if deploy:
         with EngineClient(settings) as client:

@@ -9,16 +9,23 @@ import json
 import os
 import platform
 import signal
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench.lifecycle import TreeMemory
 from modelops_mlc.engine import EngineClient
 from tests.integration.workers.wt_support import WorkerProcess
+from tests.support.waiting import wait_for
 
-__all__ = ["KilledWorker", "Scenario", "TreeMemory", "effects_per_instance", "history_states", "write_summary"]
+__all__ = [
+    "KilledWorker", "Scenario", "ServerProcess", "TreeMemory", "delete_unfinished", "effects_per_instance",
+    "history_states", "write_summary",
+]
 
 
 @dataclass
@@ -111,6 +118,7 @@ class KilledWorker:
     peak_memory_mib: float = 0.0
     killed: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
+    instances: list[str] = field(default_factory=list)
 
     def _worker(self) -> WorkerProcess:
         n = len(list(self.log_dir.glob("worker-*.log")))
@@ -128,6 +136,7 @@ class KilledWorker:
         """Until the instance ends: each topic in ``topics`` gets one kill."""
         deadline = time.monotonic() + timeout
         pending = set(topics)
+        self.instances.append(instance_id)
         while self._active(instance_id):
             assert time.monotonic() < deadline, f"instance {instance_id} still active after {timeout} s"
             worker = self._worker()
@@ -149,3 +158,41 @@ class KilledWorker:
                     time.sleep(0.02)
             finally:
                 worker.close()
+
+
+class ServerProcess:
+    """A server the scenarios kill and start again (`mlflow server`, `mlc runtime serve`): run in
+    its own session, so SIGKILL takes its whole process group; up once ``url + health`` answers 200."""
+
+    def __init__(self, command: list[str], env: dict[str, str], url: str, health: str, log: Path,
+                 cwd: Path | None = None) -> None:
+        self.command, self.env, self.url, self.log, self.cwd = command, env, url, log, cwd
+        self.health = url + health
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 120) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True, cwd=self.cwd)
+        wait_for(self.answers, timeout=timeout, interval=0.5, what=f"{self.health} to answer")
+
+    def answers(self) -> bool:
+        try:
+            return httpx.get(self.health, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+
+def delete_unfinished(client: EngineClient, instance_ids: list[str]) -> None:
+    """Leave nothing running for the next test's workers (a failed scenario stops midway)."""
+    states = client.request("POST", "/history/process-instance", params={"maxResults": 1000},
+                            json={"processInstanceIds": instance_ids}) if instance_ids else []
+    active = [row["id"] for row in states if row["state"] == "ACTIVE"]
+    if active:
+        client.request("POST", "/process-instance/delete", json={"processInstanceIds": active,
+                                                                 "skipCustomListeners": True})

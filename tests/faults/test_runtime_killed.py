@@ -10,9 +10,6 @@ group gets SIGKILL.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -21,36 +18,16 @@ from sqlalchemy import create_engine, text
 from modelops_mlc.engine import EngineClient
 from tests.conftest import free_port, mlc_command
 from tests.faults.lifecycle import make_home
-from tests.faults.support import Scenario, TreeMemory, effects_per_instance
+from tests.faults.support import Scenario, ServerProcess, TreeMemory, delete_unfinished, effects_per_instance
 from tests.integration.workers.wt_support import WorkerProcess
 from tests.support.waiting import wait_for
 
 
-class Runtime:
-    """`mlc runtime serve NAME --port P --tag stage=QA` in its own session."""
-
-    def __init__(self, env: dict[str, str], name: str, log: Path) -> None:
-        self.env, self.name, self.log = env, name, log
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([*mlc_command(), "runtime", "serve", self.name, "--port", str(self.port),
-                                      "--tag", "stage=QA"], env=self.env, stdout=self.log.open("ab"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for(self.answers, timeout=120, interval=0.5, what=f"runtime {self.name} to answer")
-
-    def answers(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/v2/health/live", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
+def _runtime(env: dict[str, str], name: str, log: Path) -> ServerProcess:
+    """`mlc runtime serve NAME --port P --tag stage=QA`."""
+    port = free_port()
+    return ServerProcess([*mlc_command(), "runtime", "serve", name, "--port", str(port), "--tag", "stage=QA"], env,
+                         f"http://127.0.0.1:{port}", "/v2/health/live", log)
 
 
 def _deployments(store_url: str, model: str) -> list[tuple[int, str]]:
@@ -65,9 +42,10 @@ def _deployments(store_url: str, model: str) -> list[tuple[int, str]]:
 
 def test_runtime_killed_during_an_online_deploy_fails_cleanly(engine, tmp_path: Path, scenario: Scenario) -> None:
     home = make_home(tmp_path / "home", engine.url)
-    runtime = Runtime(home.env, f"rt-{home.model}", tmp_path / "runtime.log")
+    runtime = _runtime(home.env, f"rt-{home.model}", tmp_path / "runtime.log")
     runtime.start()
     worker = None
+    instance = ""
     try:
         with EngineClient(home.settings) as client:
             worker = WorkerProcess(home.env, home.path, ["--process-key", "mlc-deploy-with-test",
@@ -116,4 +94,7 @@ def test_runtime_killed_during_an_online_deploy_fails_cleanly(engine, tmp_path: 
         if worker is not None:
             worker.terminate()
             worker.close()
+        if instance:
+            with EngineClient(home.settings) as client:
+                delete_unfinished(client, [instance])
         runtime.kill()

@@ -7,15 +7,21 @@ instance's task, its whole process group gets SIGKILL (product code runs unchang
 came after the handler had finished counts as missed, not as tested.
 
 Short form: the topics of the back-test life cycle (get-model, run-test, notify, create-ticket).
+Full form (``make test-faults``): deploy-with-test too (train, deploy).
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import pytest
+
 from modelops_mlc.engine import EngineClient
+from tests.conftest import free_port, mlc_command
 from tests.faults.lifecycle import make_home
-from tests.faults.support import KilledWorker, Scenario, effects_per_instance
+from tests.faults.support import KilledWorker, Scenario, ServerProcess, delete_unfinished, effects_per_instance
+from tests.support.waiting import wait_for
 
 LOCK_MS = 2000
 
@@ -26,10 +32,13 @@ def test_worker_killed_during_each_back_test_topic(engine, tmp_path: Path, scena
         driver = KilledWorker(client, home.env, home.path, [
             "--process-key", "mlc-run-back-test", "--concurrency", "1", "--lock-duration", str(LOCK_MS),
             "--long-poll", "500"], tmp_path)
-        passed = home.back_test(client, home.good)
-        driver.run(passed, {"get-model", "run-test", "notify"})
-        failed = home.back_test(client, home.flipped)
-        driver.run(failed, {"create-ticket"})
+        try:
+            passed = home.back_test(client, home.good)
+            driver.run(passed, {"get-model", "run-test", "notify"})
+            failed = home.back_test(client, home.flipped)
+            driver.run(failed, {"create-ticket"})
+        finally:
+            delete_unfinished(client, driver.instances)
         started = [passed, failed]
         scenario.faults = [f"worker kill -9 holding a {t} task" for t in driver.killed]
         scenario.peak_memory_mib = round(driver.peak_memory_mib, 1)
@@ -68,3 +77,55 @@ def _test_runs(settings, instance_ids: list[str], status: str) -> dict[str, int]
             found[pid] += 1
     return found
 
+
+
+@pytest.mark.faults
+def test_worker_killed_during_each_deploy_with_test_topic(engine, tmp_path: Path, scenario: Scenario) -> None:
+    """deploy-with-test with training, the metrics test, a review and an online deploy: a kill in
+    get-model, train, run-test, deploy and notify. One trained version, one test run, one
+    deployment serving, one notification."""
+    home = make_home(tmp_path / "home", engine.url, tags={"train": "true", "run_test": "true"}, training_data=True)
+    port = free_port()
+    runtime = ServerProcess([*mlc_command(), "runtime", "serve", f"rt-{home.model}", "--port", str(port), "--tag",
+                             "stage=QA"], home.env, f"http://127.0.0.1:{port}", "/v2/health/live", tmp_path / "rt.log")
+    runtime.start()
+    topics = {"get-model", "train", "run-test", "deploy", "notify"}
+    try:
+        with EngineClient(home.settings) as client:
+            driver = KilledWorker(client, home.env, home.path, [
+                "--process-key", "mlc-deploy-with-test", "--concurrency", "1", "--lock-duration", str(LOCK_MS),
+                "--long-poll", "500"], tmp_path)
+            instance = client.start("mlc-deploy-with-test", {"MODEL_ID": home.model, "MODEL_VERSION": 1}).id
+            reviewer = threading.Thread(target=_approve, args=(client, instance), daemon=True)
+            reviewer.start()
+            try:
+                driver.run(instance, topics, timeout=600)
+            finally:
+                delete_unfinished(client, [instance])
+            scenario.faults = [f"worker kill -9 holding a {t} task" for t in driver.killed]
+            scenario.peak_memory_mib = round(driver.peak_memory_mib, 1)
+            states = scenario.count(client, [instance])
+            scenario.incidents = len(client.incidents(process_instance_id=instance))
+            ends = [a.activity_id for a in client.history_activities(instance) if a.activity_type == "noneEndEvent"]
+        from modelops_mlc.registry import Registry
+
+        versions = Registry(home.settings).list_versions(home.model)
+        deployed = effects_per_instance(home.env["MLC_STORE_URL"], "mlc_deployments", [instance])
+        notified = effects_per_instance(home.env["MLC_STORE_URL"], "mlc_notifications", [instance])
+        test_runs = _test_runs(home.settings, [instance], "FINISHED")
+        scenario.effects_duplicated = (max(0, len(versions) - 2) + max(0, deployed[instance] - 1)
+                                       + max(0, notified[instance] - 1) + max(0, test_runs[instance] - 1))
+        assert states == {"COMPLETED": 1}
+        assert scenario.incidents == 0
+        assert ends == ["end_deployed"]
+        assert len(versions) == 2, "a redelivered train registered a second version"
+        assert deployed == {instance: 1} and notified == {instance: 1} and test_runs == {instance: 1}
+        assert topics <= set(driver.killed), (driver.killed, driver.missed)
+    finally:
+        runtime.kill()
+
+
+def _approve(client: EngineClient, instance_id: str) -> None:
+    """Approve the instance's review as soon as it waits for one (a reviewer in Tasklist)."""
+    [task] = wait_for(lambda: client.tasks(process_instance_id=instance_id), timeout=600, what="the review task")
+    client.complete_task(task.id, {"approved": True, "review_comment": "faults"})
