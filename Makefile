@@ -67,3 +67,9 @@ clean:
 .PHONY: test-cluster
 test-cluster: setup engine
 	$(BIN)/pytest -m cluster tests/integration/scaleout $(PYTEST_ARGS)
+
+# Secure defaults on an engine of their own with auth and authorization on; the full form (marker
+# security) adds deploy-with-test with a reviewer's approval to the secret-leak life cycle.
+.PHONY: test-security
+test-security: setup engine
+	$(BIN)/pytest -m "security or not security" tests/integration/security $(PYTEST_ARGS)

@@ -8,13 +8,14 @@ keyword overrides an entry point passes (its command-line flags).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "load_settings", "redact_url"]
 
 _YAML_FILE = "mlc.yaml"
 
@@ -41,6 +42,15 @@ class _YamlSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+_URL_PASSWORD = re.compile(r"(?P<keep>//[^/:@\s]*:)[^/\s]+(?=@)|(?P<param>[?&;]password=)[^&;\s]*", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for a log or an error: the password of ``user:password@`` and of a
+    ``password=`` parameter replaced by ``***`` (database URLs carry them)."""
+    return _URL_PASSWORD.sub(lambda m: (m.group("keep") or m.group("param")) + "***", url)
 
 
 class Settings(BaseSettings):

@@ -232,9 +232,10 @@ class Stack:
         by the clients directly, as the embedded registry does) and the webhook receiver."""
         backend = str(self.extras.mlflow_backend)
         self.settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        server_env = {**env, "MLFLOW_TRACKING_URI": backend,
+        # the database URL (with its password) goes by environment, not on the command line
+        server_env = {**env, "MLFLOW_TRACKING_URI": backend, "MLFLOW_BACKEND_STORE_URI": backend,
                       **{k: os.environ.get(k, v) for k, v in MLFLOW_LOCAL_DELIVERY.items()}}
-        command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
+        command = [sys.executable, "-m", "mlflow", "server",
                    "--default-artifact-root", self.settings.artifacts_dir.resolve().as_uri(), "--no-serve-artifacts",
                    "--host", "127.0.0.1", "--port", str(self.extras.mlflow_port), "--workers", "1"]
         return [

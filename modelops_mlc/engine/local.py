@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from modelops_mlc.config import redact_url
 from modelops_mlc.engine import gateway
 from modelops_mlc.errors import LocalEngineError, MlcError, UsageError
 
@@ -416,7 +417,7 @@ class LocalEngine:
             port=self.port,
             log=str(self.log_file),
             jar=str(jar) if jar and jar.exists() else None,
-            database=self.settings.engine_jdbc_url or f"H2 file {self.dir / 'h2'}",
+            database=redact_url(self.settings.engine_jdbc_url) if self.settings.engine_jdbc_url else f"H2 file {self.dir / 'h2'}",
             node=self.node,
             host=self.host,
             authorization=self.authorization_on,

@@ -123,7 +123,9 @@ def open_store(settings: "Settings") -> Store:
     try:
         engine = create_engine(url, **kwargs)
     except Exception as exc:  # bad URL, missing driver: one line for the user
-        raise ConfigError(f"cannot open MLC store {url!r}: {exc}") from exc
+        from modelops_mlc.config import redact_url
+
+        raise ConfigError(f"cannot open MLC store {redact_url(url)!r}: {redact_url(str(exc))}") from exc
     if url.startswith("sqlite"):
 
         @event.listens_for(engine, "connect")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import mlc_command, start_local_engine
+from tests.support.markers import skip_unless_selected
 
 ADMIN, ADMIN_PASSWORD = "mlcadmin", "s3cret-engine-pw-4d1f"
 # user -> groups; every password is "pw-<user>"
@@ -39,6 +40,11 @@ class SecureEngine:
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
         full = {**os.environ, "MLC_HOME": str(self.home), "COLUMNS": "200", **self.env(user), **(env or {})}
         return subprocess.run([*mlc_command(), *args], env=full, capture_output=True, text=True, timeout=timeout)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The full form (marker ``security``) only when asked for with ``-m security`` (make test-security)."""
+    skip_unless_selected(config, items, "security", "full secret-leak life cycle: `make test-security`")
 
 
 @pytest.fixture(scope="package")

@@ -44,7 +44,8 @@ def test_an_mlflow_server_stack_runs_the_server_on_the_registry_database(setting
     daemons = {d.name: d for d in stack.daemons}
     server, receiver, worker = daemons["mlflow-server"], daemons["webhook-receiver"], daemons["worker"]
     assert server.command[:4] == [sys.executable, "-m", "mlflow", "server"]
-    assert server.command[server.command.index("--backend-store-uri") + 1] == settings.mlflow_tracking_uri
+    assert server.env["MLFLOW_BACKEND_STORE_URI"] == settings.mlflow_tracking_uri
+    assert not any(settings.mlflow_tracking_uri in part for part in server.command)  # no password in `ps`
     assert server.env["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] == MLFLOW_LOCAL_DELIVERY["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"]
     assert server.env["MLFLOW_WEBHOOK_ALLOWED_SCHEMES"] == "http,https"
     # the key MLflow encrypts webhook secrets with outlives a restart of the server
