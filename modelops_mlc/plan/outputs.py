@@ -133,7 +133,7 @@ def registry_schema(inputs: PlanInputs, d: Decisions) -> dict[str, Any]:
             "tags": {"type": "object", "required": sorted(tags), "properties": {**tags, **optional},
                      "additionalProperties": {"type": "string"}},
             "assets": {"type": "array", "items": {"type": "string"},
-                       "allOf": [{"contains": {"const": role}} for role in assets]},
+                       **({"allOf": [{"contains": {"const": role}} for role in assets]} if assets else {})},
             "description": text,
         },
     }

@@ -34,16 +34,21 @@ def plan_inputs(**overrides: Any) -> Any:
     return load_inputs(values)
 
 
-@pytest.fixture(autouse=True)
-def _registry(registry: Any) -> Any:
-    """A real (empty) MLflow registry: the InferenceService is built by `mlc manifest kserve`'s code, which looks
-    the model up there."""
-    return registry
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Any:
+    """One installation for the module, with a real (empty) MLflow registry: the InferenceService is built by
+    `mlc manifest kserve`'s code, which looks the model up there."""
+    from modelops_mlc.config import Settings
+
+    home = tmp_path_factory.mktemp("plan-home")
+    shutil.copyfile(mlflow_db_template, home / "mlflow.db")
+    return Settings(home=home, engine_url="http://127.0.0.1:9/engine-rest", store_url=f"sqlite:///{home / 'mlc.db'}",
+                    mlflow_tracking_uri=f"sqlite:///{home / 'mlflow.db'}", engine_auth="none")
 
 
-@pytest.fixture
-def written(settings: Any, tmp_path: Path) -> Path:
-    out = tmp_path / "plan"
+@pytest.fixture(scope="module")
+def written(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("plan") / "plan"
     write_plan(settings, plan_inputs(), out, BPMN)
     return out
 
@@ -231,6 +236,24 @@ def test_the_registry_schema_asks_production_for_data_owner_and_description(writ
                    {**good, "tags": {**good["tags"], "governance_level": "experimental"}}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, schema)
+
+
+@pytest.mark.parametrize(("level", "required_assets"), [("experimental", []), ("staging", ["TEST_DATA", "TRAINING_DATA"])])
+def test_every_governance_level_gets_a_valid_registry_schema(level: str, required_assets: list[str]) -> None:
+    import jsonschema
+
+    from modelops_mlc.plan.outputs import registry_schema
+    from modelops_mlc.plan.rules import decide
+    from modelops_mlc.plan.schema import version_metadata
+
+    given = plan_inputs(governance_level=level)
+    schema = registry_schema(given, decide(given))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    tags = {"owner": "o", "target": "label", "TAG": "fraud", "primary_metric": "f1"}
+    jsonschema.validate(version_metadata(tags, required_assets, None), schema)
+    if required_assets:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(version_metadata(tags, required_assets[:1], None), schema)
 
 
 def _parses_as_mlc_command(line: str) -> None:
