@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 from modelops_mlc.errors import JobError, UsageError, first_line
-from modelops_mlc.jobs._data import data_ref, file_format, require_file
+from modelops_mlc.jobs._data import data_ref, file_format, require_file, require_rows
 from modelops_mlc.jobs.results import VERDICTS, DataRef, DriftResult, FeatureDrift
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_PSI_THRESHOLDS", "VERDICTS", "drift", "psi_from_counts"]
 
-DEFAULT_PSI_THRESHOLDS = (0.1, 0.2, 0.25)  # notify from, investigate above, retrain above (mlc-monitor-criteria's MEDIUM)
+DEFAULT_PSI_THRESHOLDS = (0.1, 0.2, 0.25)  # notify from, investigate above, retrain above (the DMN's MEDIUM)
 _ORDER = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
 _BLOCK_CELLS = 8_000_000  # values sorted at once: bounds the working memory to a few hundred MB
 
@@ -48,6 +48,7 @@ def _load(data: str | os.PathLike[str] | pd.DataFrame, what: str, columns: Seque
             frame = pacsv.read_csv(path, convert_options=opts).to_pandas()
     except Exception as exc:
         raise JobError(f"cannot read {what} data {path}: {first_line(exc)}") from exc
+    require_rows(len(frame), path, f"{what} data")
     return frame, data_ref(path, role=f"{what.upper()}_DATA", rows=len(frame))
 
 

@@ -195,7 +195,8 @@ class TicketWatcher:
         log.info("ticket %s: delivered %s to process instance %s%s", link.key, state.value, link.process_instance_id,
                  f" (reviewed by {ticket.resolved_by})" if review and ticket.resolved_by else "")
         reviewer = f"user:{ticket.resolved_by}" if review and ticket.resolved_by else None
-        with acting_as(reviewer, link.process_instance_id) if reviewer else contextlib.nullcontext():  # the audit row names the reviewer
+        audited_as = acting_as(reviewer, link.process_instance_id) if reviewer else contextlib.nullcontext()
+        with audited_as:  # the audit row of the delivered review names its reviewer
             self._update(
                 link.id, last_delivered_state=state.value, delivered_at=utcnow(), watch="delivered", last_error=None
             )
@@ -223,8 +224,14 @@ class TicketWatcher:
         if link.last_error == refusal:
             return  # already said, and nothing changed since
         log.warning("ticket %s: %s; the approval is not counted", link.key, refusal)
-        system.comment(link.key, f"{refusal}. This approval is not counted and the process keeps waiting: reopen "
-                                 "the ticket and have another reviewer resolve it.")
+        try:
+            system.comment(link.key, f"{refusal}. This approval is not counted and the process keeps waiting: "
+                                     "reopen the ticket and have another reviewer resolve it.")
+        except (TicketSystemUnavailable, TicketAuthError):
+            raise  # the whole system: back off
+        except TicketError as exc:  # the refusal stands; the comment is tried again next round
+            report.errors.append(f"{link.system} {link.key}: {redact(exc.message, self.settings)}")
+            return
         self._update(link.id, last_error=refusal)
         report.refused.append((link.key, refusal))
 

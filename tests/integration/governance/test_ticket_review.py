@@ -147,5 +147,6 @@ def test_local_ticket_moved_by_the_submitter_is_refused(driver, systems, run_mlc
         assert client.variables(pid)["APPROVED_BY"] == "bob"
         assert client.history_instance(pid).state == "COMPLETED"
     audit = json.loads(run_mlc("audit", "--json").stdout)
-    delivered = [a for a in audit if a["target"] == f"local:{key}" and (a.get("after") or {}).get("watch") == "delivered"]
+    delivered = [a for a in audit
+                 if a["target"] == f"local:{key}" and (a.get("after") or {}).get("watch") == "delivered"]
     assert [a["actor"] for a in delivered] == ["user:bob"]
