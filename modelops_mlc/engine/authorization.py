@@ -4,7 +4,8 @@ Camunda 7 checks every REST call against authorizations kept in its database. Th
 own the MLC actions, as ModelOp assigns them per group; :func:`ensure_groups` creates them and
 their grants through the engine's REST API, idempotently, on every ``mlc engine start``:
 
-* ``mlc-reviewers`` complete reviews (claim and work the user tasks);
+* ``mlc-reviewers`` complete reviews (claim and work the user tasks, from the CLI, REST or
+  Tasklist);
 * ``mlc-deployers`` deploy processes (create deployments);
 * ``mlc-operators`` throw signals (a signal start creates a process instance);
 * ``mlc-workers`` fetch, lock and complete external tasks (a worker that does not log in as
@@ -28,16 +29,18 @@ if TYPE_CHECKING:
 __all__ = ["GROUPS", "Grant", "add_user", "ensure_groups"]
 
 # Camunda 7 resource type ids (org.camunda.bpm.engine.authorization.Resources)
+APPLICATION, FILTER = 0, 5
 PROCESS_DEFINITION, TASK, PROCESS_INSTANCE, DEPLOYMENT, DECISION_DEFINITION, DECISION_REQUIREMENTS = 6, 7, 8, 9, 10, 14
 AUTH_TYPE_GRANT = 1
 
 
 @dataclass(frozen=True)
 class Grant:
-    """Permissions on every resource (``*``) of one resource type."""
+    """Permissions on one resource (every one of the type: ``*``)."""
 
     resource_type: int
     permissions: tuple[str, ...]
+    resource_id: str = "*"
 
 
 _READ = (
@@ -52,6 +55,8 @@ _READ = (
 GROUPS: dict[str, tuple[str, tuple[Grant, ...]]] = {
     "mlc-reviewers": ("MLC reviewers: complete reviews", (
         Grant(TASK, ("TASK_ASSIGN", "TASK_WORK")),
+        Grant(APPLICATION, ("ACCESS",), "tasklist"),  # reviews in Tasklist, through its saved filters
+        Grant(FILTER, ("READ",)),
     )),
     "mlc-deployers": ("MLC deployers: deploy processes", (
         Grant(DEPLOYMENT, ("CREATE",)),
@@ -67,10 +72,10 @@ GROUPS: dict[str, tuple[str, tuple[Grant, ...]]] = {
 }
 
 
-def _merged(grants: tuple[Grant, ...]) -> dict[int, set[str]]:
-    found: dict[int, set[str]] = {}
+def _merged(grants: tuple[Grant, ...]) -> dict[tuple[int, str], set[str]]:
+    found: dict[tuple[int, str], set[str]] = {}
     for grant in (*_READ, *grants):
-        found.setdefault(grant.resource_type, set()).update(grant.permissions)
+        found.setdefault((grant.resource_type, grant.resource_id), set()).update(grant.permissions)
     return found
 
 
@@ -88,21 +93,20 @@ def ensure_groups(client: "EngineClient") -> list[str]:
     for group, (name, grants) in GROUPS.items():
         if _ensure_group(client, group, name):
             changed.append(f"group {group}")
-        for resource_type, permissions in _merged(grants).items():
+        for (resource_type, resource_id), permissions in _merged(grants).items():
+            where = {"groupId": group, "resourceType": resource_type, "resourceId": resource_id,
+                     "type": AUTH_TYPE_GRANT}
             rows = client.request("GET", "/authorization", params={
-                "groupIdIn": group, "resourceType": resource_type, "resourceId": "*", "type": AUTH_TYPE_GRANT})
-            if not rows:
-                client.request("POST", "/authorization/create", json={
-                    "type": AUTH_TYPE_GRANT, "permissions": sorted(permissions), "groupId": group,
-                    "resourceType": resource_type, "resourceId": "*"})
-                changed.append(f"grant {group} {resource_type}")
+                "groupIdIn": group, "resourceType": resource_type, "resourceId": resource_id, "type": AUTH_TYPE_GRANT})
+            have = set(rows[0].get("permissions") or []) if rows else set()
+            if "ALL" in have or permissions <= have:
                 continue
-            have = set(rows[0].get("permissions") or [])
-            if "ALL" not in have and not permissions <= have:
-                client.request("PUT", f"/authorization/{rows[0]['id']}", json={
-                    "type": AUTH_TYPE_GRANT, "permissions": sorted(have | permissions), "groupId": group,
-                    "resourceType": resource_type, "resourceId": "*"})
-                changed.append(f"grant {group} {resource_type}")
+            if rows:
+                client.request("PUT", f"/authorization/{rows[0]['id']}",
+                               json={**where, "permissions": sorted(have | permissions)})
+            else:
+                client.request("POST", "/authorization/create", json={**where, "permissions": sorted(permissions)})
+            changed.append(f"grant {group} {resource_type}:{resource_id}")
     return changed
 
 
@@ -113,7 +117,8 @@ def add_user(client: "EngineClient", user: str, *, password: str | None, groups:
     exists = bool(client.request("GET", "/user/count", params={"id": user})["count"])
     if not exists:
         if not password:
-            raise UsageError(f"user {user} does not exist yet: give it a password (--password or MLC_NEW_USER_PASSWORD)")
+            raise UsageError(f"user {user} does not exist yet: give it a password "
+                             "(--password or MLC_NEW_USER_PASSWORD)")
         try:
             client.request("POST", "/user/create", json={
                 "profile": {"id": user, "firstName": user, "lastName": "", "email": ""},

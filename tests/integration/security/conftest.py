@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from modelops_mlc.config import Settings
+from modelops_mlc.engine import EngineClient
+from modelops_mlc.engine.authorization import ensure_groups
 from tests.conftest import mlc_command, start_local_engine
 from tests.support.markers import skip_unless_selected
 
@@ -23,6 +26,17 @@ ADMIN, ADMIN_PASSWORD = "mlcadmin", "s3cret-engine-pw-4d1f"
 # user -> groups; every password is "pw-<user>"
 USERS = {"bob": ["mlc-reviewers"], "dora": ["mlc-deployers"], "otto": ["mlc-operators"], "eve": [],
          "wendy": ["mlc-workers"]}
+
+
+def admin_settings(url: str) -> Settings:
+    return Settings(engine_url=url, engine_auth="basic", engine_user=ADMIN, engine_password=ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def admin(secure_engine: "SecureEngine") -> Iterator[EngineClient]:
+    """An engine client logged in as the admin user."""
+    with EngineClient(admin_settings(secure_engine.url)) as client:
+        yield client
 
 
 @dataclass
@@ -53,6 +67,8 @@ def secure_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureEn
     reuse = os.environ.get("MLC_TEST_SECURE_ENGINE_URL")
     if reuse:
         handle = SecureEngine(url=reuse, home=home, log_file=None)
+        with EngineClient(admin_settings(reuse)) as client:
+            ensure_groups(client)  # what a start of this code would have made
         _add_users(handle)
         yield handle
         return

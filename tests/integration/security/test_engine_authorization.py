@@ -13,20 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelops_mlc.config import Settings
-from modelops_mlc.engine import EngineClient
 from modelops_mlc.engine.authorization import GROUPS, ensure_groups
-from tests.integration.security.conftest import ADMIN, ADMIN_PASSWORD, SecureEngine
+from tests.integration.security.conftest import SecureEngine
 
 DATA = Path(__file__).resolve().parents[2] / "data"
-
-
-@pytest.fixture
-def admin(secure_engine: SecureEngine):
-    settings = Settings(engine_url=secure_engine.url, engine_auth="basic", engine_user=ADMIN,
-                        engine_password=ADMIN_PASSWORD)
-    with EngineClient(settings) as client:
-        yield client
 
 
 @pytest.fixture
@@ -55,6 +45,18 @@ def test_the_groups_are_made_on_start_and_again_changes_nothing(secure_engine: S
     assert ensure_groups(admin) == []
     deployers = admin.request("GET", "/authorization", params={"groupIdIn": "mlc-deployers", "resourceType": 9})
     assert [sorted(a["permissions"]) for a in deployers] == [["CREATE", "READ"]]
+
+
+def test_reviewers_may_use_tasklist(secure_engine: SecureEngine) -> None:
+    def may_open_tasklist(user: str) -> bool:
+        r = httpx.get(f"{secure_engine.url}/authorization/check", auth=(user, f"pw-{user}"), timeout=30, params={
+            "permissionName": "ACCESS", "resourceName": "application", "resourceType": 0, "resourceId": "tasklist"})
+        assert r.status_code == 200, r.text
+        return r.json()["authorized"]
+
+    assert may_open_tasklist("bob") and not may_open_tasklist("otto")
+    filters = httpx.get(f"{secure_engine.url}/filter", auth=("bob", "pw-bob"), timeout=30).json()
+    assert "All tasks" in [f["name"] for f in filters]
 
 
 def test_only_deployers_deploy(secure_engine: SecureEngine, admin, review_process) -> None:
