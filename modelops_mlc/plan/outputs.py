@@ -36,6 +36,7 @@ BATCH_SCHEDULE = "0 2 * * *"
 IMAGE = "modelops-mlc:local"  # the image docker/compose.yaml builds (docker/worker.Dockerfile)
 SUPERVISED = {"classification", "regression", "ranking", "time-series", "recommendation", "computer-vision", "nlp"}
 _ENV_NAME = {"type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$"}
+DEPLOYMENT_FILES = {"deployment/inferenceservice.yaml", "deployment/cronjob.yaml", "deployment/export-onnx.yaml"}
 
 
 class Plan(BaseModel):
@@ -361,6 +362,8 @@ def write_plan(settings: "Settings", inputs: PlanInputs, out_dir: Path, bpmn_dir
     """Build the plan, then write its files under ``out_dir`` (nothing is written when a check fails)."""
     _, docs, warnings = build_plan(settings, inputs, bpmn_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in DEPLOYMENT_FILES - set(docs):  # a re-plan of another target leaves no old manifest behind
+        (out_dir / stale).unlink(missing_ok=True)
     for rel, document in docs.items():
         target = out_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)

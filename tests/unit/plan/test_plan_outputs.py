@@ -185,6 +185,15 @@ def test_a_batch_plan_writes_a_cronjob_kubernetes_accepts(settings: Any, tmp_pat
     assert "INPUT_FILE=/data/in.parquet" in command and "TAG=fraud" in command
 
 
+def test_a_new_plan_for_another_target_leaves_no_old_manifest(settings: Any, tmp_path: Path) -> None:
+    out = tmp_path / "plan"
+    write_plan(settings, plan_inputs(), out, BPMN)
+    assert (out / "deployment/inferenceservice.yaml").exists()
+    write_plan(settings, plan_inputs(deployment_target="batch", scale_requirements={"data_volume_gb": 5},
+                                     data={"batch_input": "/in.csv", "batch_output": "/out.csv"}), out, BPMN)
+    assert sorted(p.name for p in (out / "deployment").iterdir()) == ["cronjob.yaml"]
+
+
 def test_a_batch_plan_without_its_files_writes_nothing(settings: Any, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="data.batch_input and data.batch_output"):
         write_plan(settings, plan_inputs(deployment_target="batch", scale_requirements={"data_volume_gb": 5}),
