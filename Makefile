@@ -73,3 +73,15 @@ test-cluster: setup engine
 .PHONY: test-security
 test-security: setup engine
 	$(BIN)/pytest -m "security or not security" tests/integration/security $(PYTEST_ARGS)
+
+# The fault suite: every scenario of tests/faults, the full forms (marker faults) with the short
+# ones that `make test` runs; it writes its JSON summary to $(MLC_HOME)/reliability/faults.json.
+.PHONY: test-faults soak
+test-faults: setup engine
+	$(BIN)/pytest -m "faults or not faults" tests/faults $(PYTEST_ARGS)
+
+# Soak: 2,000 back-test life cycles over about 10 minutes, the worker restarted every minute
+# (bench/soak.py; figures in bench/results/soak.json). SOAK_ARGS=--smoke for a one-minute run.
+SOAK_ARGS ?=
+soak: setup engine
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
