@@ -1,4 +1,4 @@
-"""`mlc model ...`: register, list, show, tag, asset, alias, snapshot, test; and `mlc drift REF CUR`.
+"""`mlc model ...`: register, list, show, tag, asset, alias, snapshot, test, export; and `mlc drift REF CUR`.
 
 MLflow, pandas and sklearn are imported inside the commands (through the registry and jobs), so
 `mlc --help` stays light.
@@ -243,6 +243,45 @@ def test(
         return
     render([{"metric": k, "value": f"{v:.6g}"} for k, v in result.metrics.items()], as_json=False,
            columns=["metric", "value"], title=f"{result.model_name}/{result.version} {result.task_type}, {result.rows} rows")
+
+
+EXPORT_FORMATS = ("onnx",)
+
+
+@app.command("export")
+def export(
+    model_id: Annotated[str, typer.Argument(help="name, name/version or name@alias.")],
+    fmt: Annotated[str, typer.Option("--format", help=f"Export format: {', '.join(EXPORT_FORMATS)}.")],
+    data: Annotated[Path | None, typer.Option("--data", help="Data to check parity on (default: the TEST_DATA asset).")] = None,
+    target: Annotated[str | None, typer.Option(help="Column left out of the features (default: tag 'target' or 'target').")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a scikit-learn version to ONNX (skl2onnx), check onnxruntime's predictions against the
+    original's on its test data, and register the file as its EDGE_MODEL asset (once)."""
+    if fmt.strip().lower() not in EXPORT_FORMATS:
+        raise UsageError(f"unknown export format {fmt!r}: the allowed formats are {', '.join(EXPORT_FORMATS)}")
+    from modelops_mlc.edge import export_onnx
+
+    result = export_onnx(_registry(), model_id, data_path=data, target=target)
+    if as_json:
+        print_json(result)
+        return
+    tol = result.tolerance
+    stated = (f"labels equal, probabilities within {tol.proba_atol:g}" if result.task_type == "classification"
+              else f"|diff| <= {tol.atol:g} + {tol.rtol:g} x |prediction|")
+    rows = [{"figure": "rows checked", "value": f"{result.rows} ({result.data_uri})"},
+            {"figure": "tolerance", "value": stated}]
+    if result.label_mismatches is not None:
+        rows.append({"figure": "label mismatches", "value": str(result.label_mismatches)})
+    if result.max_abs_diff is not None:
+        rows.append({"figure": "max abs diff", "value": f"{result.max_abs_diff:.3g} (allowed {result.max_allowed_diff:.3g})"})
+    rows += [{"figure": "inputs", "value": ", ".join(result.inputs[:5]) + (" ..." if len(result.inputs) > 5 else "")},
+             {"figure": "opset", "value": str(result.opset)},
+             {"figure": "size", "value": f"{result.size} bytes, sha256 {result.sha256[:12]}"}]
+    render(rows, as_json=False, columns=["figure", "value"],
+           title=f"ONNX export of {result.model_name}/{result.version} ({result.task_type}), parity met")
+    state = "registered" if result.registered else "unchanged, already registered"
+    info(f"[green]EDGE_MODEL of {result.model_name}/{result.version}[/] {state}: {result.asset.uri}")
 
 
 def drift_command(
