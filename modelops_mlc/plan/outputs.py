@@ -313,8 +313,26 @@ def plan_markdown(plan: Plan, warnings: list[str]) -> str:
 
 # ---------------------------------------------------------------- the whole plan
 
+def _with_format(settings: "Settings", inputs: PlanInputs) -> PlanInputs:
+    """``inputs`` with model_format taken from the registered model's latest version when not given."""
+    from modelops_mlc.errors import NotFoundError
+    from modelops_mlc.plan.inputs import ModelFormat
+    from modelops_mlc.registry import Registry
+
+    if inputs.model_format is not None:
+        return inputs
+    try:
+        flavors = Registry(settings).get_version(inputs.model_name).flavors
+    except NotFoundError:
+        return inputs
+    known = {f.value for f in ModelFormat}
+    found = next((f for f in flavors if f in known), None)
+    return inputs.model_copy(update={"model_format": ModelFormat(found) if found else ModelFormat.custom})
+
+
 def build_plan(settings: "Settings", inputs: PlanInputs, bpmn_dir: Path | None) -> tuple[Plan, dict[str, Any], list[str]]:
     """Decide and build every document (validated); returns the plan, {relative path: document} and warnings."""
+    inputs = _with_format(settings, inputs)
     decisions = decide(inputs)
     plan = Plan(inputs=inputs, decisions=decisions, thresholds=locate(bpmn_dir, decisions.risk_tier))
     warnings: list[str] = []

@@ -210,6 +210,23 @@ def test_an_edge_plan_names_the_onnx_export_step(settings: Any, tmp_path: Path) 
     assert not (out / "deployment/inferenceservice.yaml").exists()
 
 
+def test_a_registered_models_flavor_gives_the_format_and_its_version_the_manifest(settings: Any, tmp_path: Path,
+                                                                                   breast_cancer: Any) -> None:
+    from modelops_mlc.plan.rules import PlanConflict
+    from modelops_mlc.registry import Registry
+
+    X, _, estimator = breast_cancer
+    Registry(settings).register("scorer", estimator=estimator, input_example=X.head(2))
+    out = tmp_path / "plan"
+    write_plan(settings, plan_inputs(model_name="scorer", model_format=None, storage_uri=None), out, BPMN)
+    isvc = yaml.safe_load((out / "deployment/inferenceservice.yaml").read_text())
+    assert isvc["metadata"]["annotations"]["mlc.modelops.io/model-uri"] == "models:/scorer/1"
+    write_plan(settings, plan_inputs(model_name="scorer", model_format=None, deployment_target="edge"), out, BPMN)
+    assert json.loads((out / "plan.json").read_text())["inputs"]["model_format"] == "sklearn"
+    with pytest.raises(PlanConflict, match="give model_format"):  # not registered: nothing to read the format from
+        write_plan(settings, plan_inputs(model_name="unknown", model_format=None, deployment_target="edge"), out, BPMN)
+
+
 # ---------------------------------------------------------------- tracking, registry schema, retraining, PLAN.md
 
 def test_experiment_json_names_secrets_by_variable_only(settings: Any, tmp_path: Path) -> None:
