@@ -279,12 +279,13 @@ class DeploymentManager:
     def _wait_serving(self, dep: Deployment) -> None:
         """Return once the runtime routes requests for the model, so 'deployed' means answering.
 
-        The server picks the new state up on its next reconcile (at once with the admin token).
+        The server picks the new state up on its next reconcile (at once with the admin token); a
+        server of several processes is ready once every one of them has loaded the version.
         """
         from modelops_mlc.runtimes.client import RuntimeClient
 
         rt = RuntimeCatalog(self.settings).get(dep.runtime)
-        wait = self.settings.runtime_reconcile_interval * 3 + 5
+        wait = max(self.settings.runtime_reconcile_interval * 3 + 5, self.settings.runtime_deploy_timeout)
         for endpoint in rt.endpoints:
             with RuntimeClient(rt.name, endpoint, None, timeout=wait, settings=self.settings) as client:
                 if not client.wait_serving(dep.model_name, wait):

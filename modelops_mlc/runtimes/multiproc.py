@@ -12,6 +12,10 @@ share under ``$MLC_HOME/runtimes/<name>/`` (wiped at every start):
   seconds and reconciles when it moved. A canary weight or a shadow set through one worker is thus
   routed by all of them within ``WATCH_INTERVAL`` plus one store read (plus the model load when a
   new version appears).
+* **Readiness.** After each reconcile a worker writes what it routes and has loaded to
+  ``routes/<pid>.json``; a model (or version) is ready on any worker only once every live worker
+  that has written its file routes it (loaded it), so a deploy that waits for readiness returns
+  when all of them answer.
 * **Metrics.** prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` = the
   ``prometheus`` folder): every worker writes its counters to files there and ``/metrics`` on any
   worker sums all of them, workers that died included, so no count is lost.
@@ -21,11 +25,13 @@ A worker whose parent is gone shuts itself down, so a killed supervisor leaves n
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import socket
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +47,9 @@ log = logging.getLogger(__name__)
 
 WATCH_INTERVAL = 0.1  # seconds between a worker's looks at the change stamp
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# a worker that does not answer the supervisor's ping for this long is replaced; uvicorn's 5 s
+# replaced workers still importing their stack on a busy machine, again and again
+HEALTHCHECK_TIMEOUT = 60
 
 
 class Shared:
@@ -51,6 +60,7 @@ class Shared:
         self.supervisor = supervisor  # pid of the supervising process, in a worker
         self.metrics_dir = root / "prometheus"
         self.stamp = root / "changed"
+        self.routes_dir = root / "routes"
 
     @classmethod
     def of(cls, settings: "Settings", runtime: str) -> "Shared":
@@ -58,8 +68,9 @@ class Shared:
 
     def reset(self) -> None:
         """Start clean: the counters of a previous run must not be summed into this one."""
-        shutil.rmtree(self.metrics_dir, ignore_errors=True)
-        self.metrics_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.metrics_dir, self.routes_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True, exist_ok=True)
         self.announce()
 
     def announce(self) -> None:
@@ -68,6 +79,29 @@ class Shared:
         tmp.write_text(str(os.getpid()))
         os.replace(tmp, self.stamp)
 
+    def publish(self, routed: Iterable[str], loaded: Iterable[tuple[str, str]]) -> None:
+        """Write what this worker routes (model names) and has loaded (name, version)."""
+        path = self.routes_dir / f"{os.getpid()}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"routed": sorted(routed), "loaded": sorted(f"{n}/{v}" for n, v in loaded)}))
+        os.replace(tmp, path)
+
+    def lagging(self, name: str, version: str | None = None) -> list[int]:
+        """The live workers that do not route ``name`` (or have not loaded ``name``/``version``) yet."""
+        behind = []
+        for path in self.routes_dir.glob("*.json"):
+            pid = int(path.stem)
+            if not _alive(pid):
+                continue
+            try:
+                state = json.loads(path.read_text())
+            except (OSError, ValueError):
+                behind.append(pid)
+                continue
+            if (name not in state["routed"]) if version is None else (f"{name}/{version}" not in state["loaded"]):
+                behind.append(pid)
+        return behind
+
     def seen(self) -> tuple[int, int] | None:
         """The stamp's identity now; a different value means a change was announced."""
         try:
@@ -75,6 +109,16 @@ class Shared:
         except FileNotFoundError:
             return None
         return st.st_ino, st.st_mtime_ns
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -135,7 +179,8 @@ def serve_workers(settings: "Settings", runtime: str, sock: socket.socket, worke
     shared.reset()
     os.environ[METRICS_ENV] = str(shared.metrics_dir)  # read by prometheus_client when a worker imports it
     config = uvicorn.Config(WorkerApp(settings, runtime, str(shared.root), log_level, os.getpid()), factory=True, workers=workers,
-                            log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+                            log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=5,
+                            timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT)
     stop = threading.Event()
     heart = threading.Thread(target=_heartbeats, args=(settings, runtime, stop), name="mlc-heartbeat", daemon=True)
     heart.start()

@@ -299,6 +299,8 @@ class ModelServer:
             self._snapshot = rows
             self.ready = True
             self.metrics.loaded.set(len(predictors))
+            if self.shared is not None:
+                self.shared.publish(self.routes, predictors)
             if predictors.keys() - self._frozen:
                 # The imported stack and the models live as long as the server: keep them out of the
                 # cyclic GC, whose full passes over them (~360k objects) stalled requests for 0.1-1 s.
@@ -380,8 +382,8 @@ class ModelServer:
             return
         stamp = self.shared.seen()
         if stamp != self._stamp:
+            self.reconcile()  # when it raises, the next tick tries again
             self._stamp = stamp
-            self.reconcile()
         self.metrics.refresh()
 
     def _reconcile_everywhere(self) -> dict[str, Any]:
@@ -572,7 +574,12 @@ class ModelServer:
         async def model_ready(request: Request) -> Response:
             name, version = request.path_params["name"], request.path_params.get("version")
             if version is not None and (name, version) in self.predictors or version is None and name in self.routes:
-                return _json({"name": name, "ready": True})
+                lagging = self.shared.lagging(name, version) if self.shared is not None else []
+                if not lagging:
+                    return _json({"name": name, "ready": True})
+                label = f"{name}/{version}" if version else name
+                return _json({"name": name, "ready": False, "error": f"model {label} is not ready in every process of "
+                              f"runtime {self.runtime} yet (not in {len(lagging)})"}, 503)
             err = self._missing(name, version)
             return _json({"name": name, "ready": False, "error": err.reason}, err.status)
 

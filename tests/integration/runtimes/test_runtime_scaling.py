@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -35,9 +37,10 @@ def pair(stack):
     return runtime
 
 
-@pytest.fixture
-def pinned(stack, pair):
-    """One kept-alive connection to each of the runtime's processes, by process id."""
+@contextmanager
+def _pinned(stack, pair) -> Iterator[dict[int, httpx.Client]]:
+    """One kept-alive connection to each of the runtime's processes, by process id (the server
+    closes a connection idle for 5 s: use them at once)."""
     auth = {"Authorization": f"Bearer {stack.admin_token}"}
     clients: dict[int, httpx.Client] = {}
     spare: list[httpx.Client] = []  # held open, so every new client opens a new connection
@@ -65,66 +68,65 @@ def _rows(stack, start: int, n: int) -> dict:
     return payload
 
 
-def _views(clients: dict[int, httpx.Client]) -> dict[int, dict[str, int]]:
-    """What each process routes: its deployed versions of bc and their weights."""
-    views = {}
-    for client in clients.values():
-        status = client.get("/admin/status").json()
-        views[status["process"]] = {d["version"]: d["traffic_weight"] for d in status["deployments"]
-                                    if d["model"] == "bc" and d["state"] == "deployed" and d["loaded"]}
-    return views
-
-
-def _until_all_route(clients: dict[int, httpx.Client], wanted: dict[str, int], timeout: float = 20) -> None:
+def _until_all_route(stack, pair, wanted: dict[str, int], timeout: float = 20) -> None:
+    """Ask over new connections until both processes have said they route ``wanted`` (versions of bc
+    deployed and loaded, and their weights)."""
+    auth = {"Authorization": f"Bearer {stack.admin_token}"}
     deadline = time.monotonic() + timeout
-    views = _views(clients)
+    views: dict[int, dict[str, int]] = {}
     while len(views) < 2 or any(v != wanted for v in views.values()):
         assert time.monotonic() < deadline, f"processes route {views}, not {wanted}"
-        time.sleep(0.1)
-        views = _views(clients)
+        status = httpx.get(f"{pair.endpoint}/admin/status", headers=auth, timeout=30).json()
+        views[status["process"]] = {d["version"]: d["traffic_weight"] for d in status["deployments"]
+                                    if d["model"] == "bc" and d["state"] == "deployed" and d["loaded"]}
+        time.sleep(0.05)
 
 
-def test_two_processes_count_every_request_exactly_once(stack, pinned):
-    first = next(iter(pinned.values()))
-    before = parse_counters(first.get("/metrics").text, "bc", "1")
+def test_two_processes_count_every_request_exactly_once(stack, pair):
     sent = {}
-    for n, (pid, client) in zip((40, 25), pinned.items()):
-        for i in range(n):
-            resp = client.post("/v2/models/bc/infer", json=_rows(stack, i, 1))
-            assert resp.status_code == 200, resp.text
-        bad = client.post("/v2/models/bc/infer", content=b"not json", headers={"content-type": "application/json"})
-        assert bad.status_code == 400
-        assert client.get("/admin/status").json()["process"] == pid  # these went to that process
-        sent[pid] = n + 1
-    # whichever process answers /metrics reports both processes' requests, each once
-    for client in pinned.values():
-        counted = parse_counters(client.get("/metrics").text, "bc", "1").since(before)
-        assert counted.requests == sum(sent.values())
-        assert counted.errors == {"400": 2.0}
-        assert counted.histogram()[-1][1] == sum(sent.values())
+    with _pinned(stack, pair) as pinned:
+        first = next(iter(pinned.values()))
+        before = parse_counters(first.get("/metrics").text, "bc", "1")
+        for n, (pid, client) in zip((40, 25), pinned.items()):
+            for i in range(n):
+                resp = client.post("/v2/models/bc/infer", json=_rows(stack, i, 1))
+                assert resp.status_code == 200, resp.text
+            bad = client.post("/v2/models/bc/infer", content=b"not json",
+                              headers={"content-type": "application/json"})
+            assert bad.status_code == 400
+            assert client.get("/admin/status").json()["process"] == pid  # these went to that process
+            sent[pid] = n + 1
+        # whichever process answers /metrics reports both processes' requests, each once
+        for client in pinned.values():
+            counted = parse_counters(client.get("/metrics").text, "bc", "1").since(before)
+            assert counted.requests == sum(sent.values())
+            assert counted.errors == {"400": 2.0}
+            assert counted.histogram()[-1][1] == sum(sent.values())
 
 
-def test_a_change_made_through_one_process_routes_in_all(stack, pinned):
+def test_a_change_made_through_one_process_routes_in_all(stack, pair):
     canary = stack.mlc("deployment", "create", "bc/2", "--stage", "PAIR", "--weight", "30", "--json")
     assert canary.returncode == 0, canary.stderr
-    _until_all_route(pinned, {"1": 70, "2": 30})
+    _until_all_route(stack, pair, {"1": 70, "2": 30})
     # a request key takes the same version whichever process answers
     taken = set()
-    for key in (f"customer-{i}" for i in range(30)):
-        seen = {c.post("/v2/models/bc/infer", json=_rows(stack, 0, 1), headers={"X-Request-Key": key})
-                .headers["x-model-version"] for c in pinned.values()}
-        assert len(seen) == 1, key
-        taken |= seen
+    with _pinned(stack, pair) as pinned:
+        for key in (f"customer-{i}" for i in range(30)):
+            seen = {c.post("/v2/models/bc/infer", json=_rows(stack, 0, 1), headers={"X-Request-Key": key})
+                    .headers["x-model-version"] for c in pinned.values()}
+            assert len(seen) == 1, key
+            taken |= seen
     assert taken == {"1", "2"}
 
     # the promotion reaches the runtime as one admin call, which one process answers
     promoted = stack.mlc("deployment", "promote", "bc", "--runtime", "pair", "--json")
     assert promoted.returncode == 0, promoted.stderr
-    _until_all_route(pinned, {"2": 100})
-    for client in pinned.values():
-        versions = {client.post("/v2/models/bc/infer", json=_rows(stack, 0, 1)).headers["x-model-version"]
-                    for _ in range(20)}
-        assert versions == {"2"}
+    _until_all_route(stack, pair, {"2": 100})
+    with _pinned(stack, pair) as pinned:
+        for client in pinned.values():
+            versions = {client.post("/v2/models/bc/infer", json=_rows(stack, 0, 1)).headers["x-model-version"]
+                        for _ in range(20)}
+            assert versions == {"2"}
 
 
 def test_a_restarted_runtime_takes_its_endpoints_along(stack, tmp_path):
@@ -134,6 +136,10 @@ def test_a_restarted_runtime_takes_its_endpoints_along(stack, tmp_path):
     data = tmp_path / "rows.csv"
     stack.X.iloc[:20].to_csv(data, index=False)
     expected = stack.estimators["1"].predict(stack.X.iloc[:20]).tolist()
+
+    missing = stack.mlc("runtime", "predict", "bc", "--data", tmp_path / "nowhere.csv")
+    assert missing.returncode != 0 and "--data file not found" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
     first.stop()
     down = stack.mlc("runtime", "predict", "bc", "--runtime", "mover", "--data", data)
