@@ -8,10 +8,10 @@ share under ``$MLC_HOME/runtimes/<name>/`` (wiped at every start):
 
 * **Desired state.** The MLC store is the source of truth and every worker reconciles against it
   on its own interval. A change made through ``/admin/...`` reaches one worker only, so that worker
-  also touches the ``changed`` stamp; every worker stats the stamp every :data:`WATCH_INTERVAL`
-  seconds and reconciles when it moved. A canary weight or a shadow set through one worker is thus
-  routed by all of them within ``WATCH_INTERVAL`` plus one store read (plus the model load when a
-  new version appears).
+  also writes a new token to the ``changed`` stamp; every worker reads it every
+  :data:`WATCH_INTERVAL` seconds and reconciles when it changed. A canary weight or a shadow set
+  through one worker is thus routed by all of them within ``WATCH_INTERVAL`` plus one store read
+  (plus the model load when a new version appears).
 * **Readiness.** After each reconcile a worker writes what it routes and has loaded to
   ``routes/<pid>.json``; a model (or version) is ready on any worker only once every live worker
   that has written its file routes it (loaded it), so a deploy that waits for readiness returns
@@ -25,12 +25,14 @@ A worker whose parent is gone shuts itself down, so a killed supervisor leaves n
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,7 @@ __all__ = ["WATCH_INTERVAL", "Shared", "WorkerApp", "mark_stopped", "serve_worke
 
 log = logging.getLogger(__name__)
 
+_announced = itertools.count()
 WATCH_INTERVAL = 0.1  # seconds between a worker's looks at the change stamp
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # a worker that does not answer the supervisor's ping for this long is replaced; uvicorn's 5 s
@@ -74,9 +77,9 @@ class Shared:
         self.announce()
 
     def announce(self) -> None:
-        """Tell every worker the desired state changed (an atomic replace: a new inode each time)."""
+        """Tell every worker the desired state changed (a new token, replaced atomically)."""
         tmp = self.root / f".changed.{os.getpid()}.{threading.get_ident()}"
-        tmp.write_text(str(os.getpid()))
+        tmp.write_text(f"{time.time_ns()} {os.getpid()} {next(_announced)}")
         os.replace(tmp, self.stamp)
 
     def publish(self, routed: Iterable[str], loaded: Iterable[tuple[str, str]]) -> None:
@@ -102,13 +105,12 @@ class Shared:
                 behind.append(pid)
         return behind
 
-    def seen(self) -> tuple[int, int] | None:
-        """The stamp's identity now; a different value means a change was announced."""
+    def seen(self) -> str | None:
+        """The stamp's token now; a different one means a change was announced."""
         try:
-            st = os.stat(self.stamp)
+            return self.stamp.read_text()
         except FileNotFoundError:
             return None
-        return st.st_ino, st.st_mtime_ns
 
 
 def _alive(pid: int) -> bool:
