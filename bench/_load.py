@@ -43,8 +43,7 @@ def _wrk(url: str, body_file: Path, concurrency: int, seconds: int) -> dict[str,
 
 def run(url: str, body_file: Path, concurrency: int, duration: float, warmup: float) -> dict[str, Any]:
     """Requests/s, p50, p99 and errors of ``concurrency`` connections over ``duration`` seconds."""
-    if warmup > 0:
-        _wrk(url, body_file, concurrency, max(1, math.ceil(warmup)))
+    warm = _wrk(url, body_file, concurrency, max(1, math.ceil(warmup))) if warmup > 0 else {"requests": 0}
     raw = _wrk(url, body_file, concurrency, max(1, math.ceil(duration)))
     errors = raw["errors"]
     failed = sum(errors.values())
@@ -53,6 +52,7 @@ def run(url: str, body_file: Path, concurrency: int, duration: float, warmup: fl
     result: dict[str, Any] = {
         "concurrency": concurrency,
         "requests": raw["requests"],
+        "warmup_requests": warm["requests"],
         "errors": failed,
         "rps": round((raw["requests"] - errors["status"]) / seconds, 1) if seconds else 0.0,
         "p50_ms": round(lat["p50"] / 1000, 2),

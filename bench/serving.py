@@ -11,7 +11,9 @@ It checks that all of them return the same predictions for the same rows, over V
 per column; mlflow models serve has no V2) and over `POST /invocations` (dataframe_split). The
 load is `wrk` in its own process (bench/_load.py, bench/wrk/post.lua): the same one-row request
 over keep-alive connections at concurrency 1, 8 and 32, after a warm-up. Reported per protocol,
-server and concurrency: requests/s, p50, p99 and errors; each server's RSS at the end; and the
+server and concurrency: requests/s, p50, p99, errors and the server's CPU per request (its
+process tree's user + system time over the warm-up and the run, divided by the requests it
+answered: a figure the other load on a shared machine moves far less); each server's RSS at the end; and the
 targets against MLServer at concurrency 8 (at least its req/s, at most its p99, p99 under 10 ms).
 
 Usage: python -m bench.serving [--smoke] [--duration S]
@@ -94,6 +96,17 @@ class Server:
             return round(sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20, 1)
         except psutil.Error:
             return None
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and its children so far."""
+        import psutil
+
+        try:
+            root = psutil.Process(self.proc.pid)
+            times = [p.cpu_times() for p in [root, *root.children(recursive=True)]]
+        except psutil.Error:
+            return 0.0
+        return sum(t.user + t.system for t in times)
 
     def stop(self) -> None:
         """Stop the whole process group (MLServer's workers, uvicorn under mlflow), the leader dead or not."""
@@ -240,7 +253,7 @@ def agreement(urls: dict[str, Urls], rows: dict[str, bytes]) -> dict[str, Any]:
 def _level(results: dict[str, dict[str, Any]], proto: str, level: int) -> dict[str, Any]:
     row: dict[str, Any] = {"protocol": proto, "concurrency": level}
     for key, res in results.items():
-        for field in ("rps", "p50_ms", "p99_ms", "errors", "error"):
+        for field in ("rps", "p50_ms", "p99_ms", "errors", "cpu_ms", "error"):
             if field in res:
                 row[f"{key}_{field}"] = res[field]
     if row.get("mlc_rps") and row.get("mlserver_rps"):
@@ -312,10 +325,15 @@ def main() -> None:
                     results = {}
                     for key, by_proto in urls.items():
                         if proto in by_proto:
+                            before = servers[key].cpu_seconds()
                             try:
-                                results[key] = _load.run(by_proto[proto], body_files[proto], level, duration, warmup)
+                                res = _load.run(by_proto[proto], body_files[proto], level, duration, warmup)
                             except RuntimeError as exc:
-                                results[key] = {"error": str(exc)}
+                                res = {"error": str(exc)}
+                            answered = res.get("requests", 0) + res.get("warmup_requests", 0)
+                            if answered:  # what a request costs the server, whatever else the machine runs
+                                res["cpu_ms"] = round((servers[key].cpu_seconds() - before) * 1000 / answered, 3)
+                            results[key] = res
                     rows.append(_level(results, proto, level))
             figures["levels"] = rows
             figures["targets"] = targets(rows)
