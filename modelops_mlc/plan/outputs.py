@@ -162,8 +162,9 @@ def _inference_service(settings: "Settings", inputs: PlanInputs, d: Decisions) -
         document, warnings = manifest.document, manifest.warnings
     except NotFoundError:
         if not inputs.storage_uri:
-            raise UsageError(f"model {inputs.model_name} is not registered, so the InferenceService has no storageUri",
-                             hint="register the model first, or give storage_uri (s3://, gs://, pvc://...)") from None
+            raise UsageError(f"model {inputs.model_name} has no registered version, so the InferenceService has "
+                             "no storageUri",
+                             hint="register a version first, or give storage_uri (s3://, gs://, pvc://...)") from None
         document = inference_service(inputs.model_name, "champion", inputs.storage_uri, **options)
     if d.autoscaling:
         document["metadata"].setdefault("annotations", {})["serving.kserve.io/autoscalerClass"] = "hpa"
