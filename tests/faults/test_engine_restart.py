@@ -44,8 +44,8 @@ def _restart_mid_process(tmp_path: Path, scenario: Scenario, count: int, **engin
                      what="a first completed back test")
             pid = engine.running_pid()
             assert pid is not None
+            done_at_kill = history_states(client, started).get("COMPLETED", 0)  # just before the kill
             os.kill(pid, signal.SIGKILL)
-            done_at_kill = history_states(client, started).get("COMPLETED", 0)
             wait_for(lambda: engine.answering(timeout=1) is None, timeout=30, what="the engine gone")
             scenario.faults = [f"engine kill -9 with {count - done_at_kill} of {count} back tests running",
                                "engine started again on the same database"]
