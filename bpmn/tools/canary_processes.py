@@ -5,6 +5,7 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from bpmngen import Process
+from common import BUSINESS_KEY, failure_subprocess, var
 
 DECISION = "mlc-canary-slo"
 
@@ -17,9 +18,6 @@ PROMOTE = "${CANARY_VERDICT.prop('promote').boolValue()}"
 
 
 def canary_rollout() -> Process:
-    # generate.py runs as a script and imports this module; its helpers are read at build time
-    from generate import BUSINESS_KEY, ERROR_DETAIL, var
-
     p = Process(
         "mlc-canary-rollout", "MLC: canary rollout",
         "Started by key or by a call activity (mlc-retrain) with MODEL_ID and MODEL_VERSION, the candidate. "
@@ -75,19 +73,6 @@ def canary_rollout() -> Process:
     ])
     p.end("end_rolled_back", "Rolled back", 11, 1)
 
-    p.event_subprocess("sub_handle_failure", "Handle failure", 0, 2, 3, 2,
-                       documentation="Any BPMN error (model not found, no runtime, deploy failed, nothing to roll "
-                                     "back to, ...) opens an error ticket and ends with CANARY_OUTCOME=failed.")
-    p.error_start("start_failure", "MLC error", 0.2, 2, parent="sub_handle_failure")
-    p.external("task_error_ticket", "Open error ticket", "create-ticket", 1.6, 2, parent="sub_handle_failure",
-               inputs=[
-                   ("TICKET_KIND", "error"),
-                   ("TICKET_REASON", f"${{'Canary rollout of '.concat({var('MODEL_ID')}).concat(' version ')"
-                                     f".concat({var('MODEL_VERSION')}).concat(' failed with ').concat(MLC_ERROR_CODE)"
-                                     f".concat{ERROR_DETAIL}}}"),
-               ])
-    p.end("end_failed", "Failed", 3, 2, parent="sub_handle_failure")
-
     p.flow("flow_start", "start_canary", "task_get_model")
     p.flow("flow_model_found", "task_get_model", "task_prepare", listeners=[BUSINESS_KEY])
     p.flow("flow_settings_checked", "task_prepare", "task_deploy_canary")
@@ -102,9 +87,11 @@ def canary_rollout() -> Process:
     p.flow("flow_notified", "task_notify_promoted", "end_promoted")
     p.flow("flow_rolled_back", "task_rollback", "task_rollback_ticket")
     p.flow("flow_rollback_ticket_open", "task_rollback_ticket", "end_rolled_back")
-    p.flow("flow_failure", "start_failure", "task_error_ticket")
-    p.flow("flow_error_ticket_open", "task_error_ticket", "end_failed",
-           listeners=["${execution.setVariable('CANARY_OUTCOME', 'failed')}"])
+    failure_subprocess(p, 2, f"'Canary rollout of '.concat({var('MODEL_ID')}).concat(' version ')"
+                             f".concat({var('MODEL_VERSION')}).concat(' failed with ').concat(MLC_ERROR_CODE)",
+                       end_listeners=["${execution.setVariable('CANARY_OUTCOME', 'failed')}"],
+                       documentation="Any BPMN error (model not found, no runtime, deploy failed, nothing to roll "
+                                     "back to, ...) opens an error ticket and ends with CANARY_OUTCOME=failed.")
     return p
 
 

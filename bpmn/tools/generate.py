@@ -9,50 +9,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bpmngen import Process, cx, cy  # noqa: E402
+from common import BUSINESS_KEY, ERROR_DETAIL, EVALUATE, PASSED, REASON, failure_subprocess, var  # noqa: E402
 
 BPMN_DIR = Path(__file__).resolve().parent.parent
-
-# Null-safe on purpose: an exception here would fail the get-model worker's complete call.
-BUSINESS_KEY = ("${execution.setProcessBusinessKey(''.concat(execution.getVariable('MODEL_ID')).concat(':')"
-                ".concat(execution.getVariable('MODEL_VERSION')))}")
-ERROR_DETAIL = "(empty MLC_ERROR_MESSAGE ? '' : ': '.concat(MLC_ERROR_MESSAGE))"
-PASSED = "${TEST_VERDICT.prop('passed').boolValue()}"
-REASON = "TEST_VERDICT.prop('reason').stringValue()"
-
-# A decision that matches no rule yields null: that is a failed verdict, not a broken process.
-TO_VERDICT = ("${execution.setVariable('TEST_VERDICT', JSON(DECISION_RESULT != null ? DECISION_RESULT : "
-              "'{\"passed\": false, \"reason\": \"decision '.concat(DMN_KEY).concat(' matched no rule\"}')))}")
-
-# The business rule task: the decision's single result (a java Map) lands in a local variable; end
-# listeners (declaration order; they run before output mappings would) copy it to TEST_VERDICT as a Spin JSON object {passed, reason} every client can read, then
-# remove the local so history keeps no java-serialized copy.
-EVALUATE = dict(
-    attrs={
-        "camunda:asyncBefore": "true",
-        "camunda:decisionRef": "${DMN_KEY}",
-        "camunda:mapDecisionResult": "singleResult",
-        "camunda:resultVariable": "DECISION_RESULT",
-    },
-    inputs=[("DECISION_RESULT", "")],
-    extra_ext="\n".join([
-        f'<camunda:executionListener expression={quoteattr(TO_VERDICT)} event="end" />',
-        '<camunda:executionListener expression="${execution.removeVariableLocal(\'DECISION_RESULT\')}" event="end" />',
-    ]),
-    documentation="Evaluates the decision named by DMN_KEY (version tag dmn, default mlc-test-criteria) into "
-                  "TEST_VERDICT, a JSON object {passed, reason}. Runs asynchronously: a broken decision becomes "
-                  "an incident on this task, not an error for the run-test worker.",
-)
-
-
-def var(name: str) -> str:
-    """JUEL access to a variable that may not exist (null instead of an exception)."""
-    return f"execution.getVariable('{name}')"
-
 
 def deploy_with_test() -> Process:
     p = Process(
@@ -136,17 +99,6 @@ def deploy_with_test() -> Process:
     p.gateway("gw_end_rejected_join", "", 19, 3)
     p.end("end_rejected", "Rejected", 20, 3)
 
-    # any other BPMN error: error ticket
-    p.event_subprocess("sub_handle_failure", "Handle failure", 0, 3, 3, 3,
-                       documentation="Any BPMN error no boundary event catches (model not found, training failed, "
-                                     "no runtime, deploy failed, ...) opens an error ticket and ends the process.")
-    p.error_start("start_failure", "MLC error", 0.2, 3, parent="sub_handle_failure")
-    p.external("task_error_ticket", "Open error ticket", "create-ticket", 1.6, 3, parent="sub_handle_failure", inputs=[
-        ("TICKET_KIND", "error"),
-        ("TICKET_REASON", f"${{'Deploy with test failed with '.concat(MLC_ERROR_CODE).concat{ERROR_DETAIL}}}"),
-    ])
-    p.end("end_failed", "Failed", 3, 3, parent="sub_handle_failure")
-
     # flows: main line
     p.flow("flow_start", "start_submitted", "task_get_model")
     p.flow("flow_model_found", "task_get_model", "gw_train", listeners=[BUSINESS_KEY])
@@ -213,9 +165,10 @@ def deploy_with_test() -> Process:
     p.flow("flow_review_rejection_ticket_open", "task_ticket_review_rejected", "gw_end_rejected_join",
            route=[t, (j.x, t[1]), j.anchor("top")])
     p.flow("flow_to_end_rejected", "gw_end_rejected_join", "end_rejected")
-    # failure handling
-    p.flow("flow_failure", "start_failure", "task_error_ticket")
-    p.flow("flow_error_ticket_open", "task_error_ticket", "end_failed")
+    # any other BPMN error: error ticket
+    failure_subprocess(p, 3, "'Deploy with test failed with '.concat(MLC_ERROR_CODE)",
+                       documentation="Any BPMN error no boundary event catches (model not found, training failed, "
+                                     "no runtime, deploy failed, ...) opens an error ticket and ends the process.")
     return p
 
 
@@ -263,16 +216,6 @@ def run_back_test() -> Process:
     ])
     p.end("end_rejected", "Rejected", 6.2, 2)
 
-    p.event_subprocess("sub_handle_error", "Handle error", 0, 3.2, 3, 3.2,
-                       documentation="Any other BPMN error (model not found, ...) ends in a notification with the reason.")
-    p.error_start("start_error", "MLC error", 0.2, 3.2, parent="sub_handle_error")
-    p.external("task_notify_error", "Notify error", "notify", 1.6, 3.2, parent="sub_handle_error", inputs=[
-        ("NOTIFY_LEVEL", "error"),
-        ("NOTIFY_MESSAGE", f"${{'Back test of '.concat({var('MODEL_ID')}).concat(' failed with ').concat(MLC_ERROR_CODE)"
-                           f".concat{ERROR_DETAIL}}}"),
-    ])
-    p.end("end_error", "Error", 3, 3.2, parent="sub_handle_error")
-
     p.flow("flow_start", "start_run_back_test", "task_get_model")
     p.flow("flow_model_found", "task_get_model", "gw_input", listeners=[BUSINESS_KEY])
     p.flow("flow_input_available", "gw_input", "task_run_test", name="yes",
@@ -300,12 +243,13 @@ def run_back_test() -> Process:
     p.flow("flow_job_ticket_open", "task_ticket_job_failed", "end_job_failed")
     p.flow("flow_to_no_data_ticket", "gw_no_data_join", "task_ticket_no_data")
     p.flow("flow_no_data_ticket_open", "task_ticket_no_data", "end_rejected")
-    p.flow("flow_error", "start_error", "task_notify_error")
-    p.flow("flow_error_notified", "task_notify_error", "end_error")
     # the default flow out of gw_input runs down to row 2 and right into the join
     f = next(f for f in p.flows if f.id == "flow_input_missing")
     g = p.nodes["gw_input"].anchor("bottom")
     f.waypoints = [g, (g[0], j.y), j.anchor("left")]
+    failure_subprocess(p, 3.2, f"'Back test of '.concat({var('MODEL_ID')}).concat(' failed with ').concat(MLC_ERROR_CODE)",
+                       notify=True, end="end_error",
+                       documentation="Any other BPMN error (model not found, ...) ends in a notification with the reason.")
     return p
 
 
@@ -332,22 +276,12 @@ def run_batch_job() -> Process:
     ])
     p.end("end_scored", "Scored", 4, 0)
 
-    p.event_subprocess("sub_handle_failure", "Handle failure", 0, 1.5, 3, 1.5,
-                       documentation="No batch deployment, no runtime, missing input or a failed job: error ticket.")
-    p.error_start("start_failure", "MLC error", 0.2, 1.5, parent="sub_handle_failure")
-    p.external("task_error_ticket", "Open error ticket", "create-ticket", 1.6, 1.5, parent="sub_handle_failure", inputs=[
-        ("TICKET_KIND", "error"),
-        ("TICKET_REASON", f"${{'Batch job for tag '.concat({var('TAG')}).concat(' failed with ').concat(MLC_ERROR_CODE)"
-                          f".concat{ERROR_DETAIL}}}"),
-    ])
-    p.end("end_failed", "Failed", 3, 1.5, parent="sub_handle_failure")
-
     p.flow("flow_start", "start_batch_job", "task_find_deployment")
     p.flow("flow_deployment_found", "task_find_deployment", "task_score", listeners=[BUSINESS_KEY])
     p.flow("flow_scored", "task_score", "task_notify_scored")
     p.flow("flow_notified", "task_notify_scored", "end_scored")
-    p.flow("flow_failure", "start_failure", "task_error_ticket")
-    p.flow("flow_error_ticket_open", "task_error_ticket", "end_failed")
+    failure_subprocess(p, 1.5, f"'Batch job for tag '.concat({var('TAG')}).concat(' failed with ').concat(MLC_ERROR_CODE)",
+                       documentation="No batch deployment, no runtime, missing input or a failed job: error ticket.")
     return p
 
 

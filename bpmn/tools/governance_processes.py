@@ -12,14 +12,11 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from bpmngen import Process, cx, cy
+from common import BUSINESS_KEY, ERROR_DETAIL, EVALUATE, PASSED, REASON, failure_subprocess, var
 
 SELECTION = "mlc-process-selection"
 MINIMAL = "mlc-productionize-minimal"
 SOD_PREFIX = "Separation of duties:"  # modelops_mlc.governance.SEPARATION_OF_DUTIES_PREFIX
-
-
-def _var(name: str) -> str:
-    return f"execution.getVariable('{name}')"
 
 
 def _from_result(variable: str, output: str) -> str:
@@ -32,9 +29,9 @@ def _from_result(variable: str, output: str) -> str:
 # fails with the sentence in its message; the engine rolls the completion back, nothing changes.
 _APPROVER = ("(empty task.assignee ? execution.getProcessEngineServices().getIdentityService()"
              ".getCurrentAuthentication().userId : task.assignee)")
-_SOD_BROKEN = (f"{_var('SEPARATION_OF_DUTIES')} == true and (empty {_var('APPROVED_BY')} or "
-               f"{_var('APPROVED_BY')}.equalsIgnoreCase({_var('SUBMITTED_BY')}))")
-_SOD_MESSAGE = (f"(empty {_var('APPROVED_BY')} ? '{SOD_PREFIX} the approver of '.concat(MODEL_ID).concat('/')"
+_SOD_BROKEN = (f"{var('SEPARATION_OF_DUTIES')} == true and (empty {var('APPROVED_BY')} or "
+               f"{var('APPROVED_BY')}.equalsIgnoreCase({var('SUBMITTED_BY')}))")
+_SOD_MESSAGE = (f"(empty {var('APPROVED_BY')} ? '{SOD_PREFIX} the approver of '.concat(MODEL_ID).concat('/')"
                 f".concat(MODEL_VERSION).concat(' must be known; claim the task first') : '{SOD_PREFIX} '"
                 f".concat(APPROVED_BY).concat(' submitted ').concat(MODEL_ID).concat('/').concat(MODEL_VERSION)"
                 ".concat(' and cannot approve it; another reviewer must'))")
@@ -45,24 +42,7 @@ REVIEW_LISTENERS = "\n".join(
     f'<camunda:taskListener expression={quoteattr(e)} event="complete" />' for e in (_RECORD_APPROVER, _REFUSE))
 
 
-def _handle_failure(p: Process, what: str, documentation: str) -> None:
-    """The event sub-process below the diagram: any BPMN error opens an error ticket, end_failed."""
-    from generate import ERROR_DETAIL
-
-    p.event_subprocess("sub_handle_failure", "Handle failure", 0, 2.3, 3, 2.3, documentation=documentation)
-    p.error_start("start_failure", "MLC error", 0.2, 2.3, parent="sub_handle_failure")
-    p.external("task_error_ticket", "Open error ticket", "create-ticket", 1.6, 2.3, parent="sub_handle_failure", inputs=[
-        ("TICKET_KIND", "error"),
-        ("TICKET_REASON", f"${{'{what} failed with '.concat(MLC_ERROR_CODE).concat{ERROR_DETAIL}}}"),
-    ])
-    p.end("end_failed", "Failed", 3, 2.3, parent="sub_handle_failure")
-    p.flow("flow_failure", "start_failure", "task_error_ticket")
-    p.flow("flow_error_ticket_open", "task_error_ticket", "end_failed")
-
-
 def productionize() -> Process:
-    from generate import BUSINESS_KEY
-
     p = Process(
         "mlc-productionize", "MLC: productionize",
         "Started by signal mlc.model-submitted (mlc model snapshot) with MODEL_ID, MODEL_VERSION and SUBMITTED_BY. "
@@ -110,7 +90,7 @@ def productionize() -> Process:
     ])
     p.external("task_ticket_production", "Open rejection ticket: production gate", "create-ticket", 6, 1, inputs=[
         ("TICKET_KIND", "rejection"),
-        ("TICKET_REASON", f"${{{_var('HAS_MODEL_CARD')} != true ? 'governance_level production needs a model card "
+        ("TICKET_REASON", f"${{{var('HAS_MODEL_CARD')} != true ? 'governance_level production needs a model card "
                           "(version tag mlc.model_card or run artifact model_card.md) before deployment' : "
                           "'governance_level production needs a review, and '.concat(PRODUCTIONIZE_PROCESS)"
                           ".concat(' has none')}"),
@@ -119,15 +99,16 @@ def productionize() -> Process:
     p.gateway("gw_rejected_join", "", 7, 1)
     p.end("end_rejected", "Rejected", 8, 1)
 
-    _handle_failure(p, "Productionize", "Any BPMN error (model not found, scan job failed, ...) opens an error ticket.")
+    failure_subprocess(p, 2.3, "'Productionize failed with '.concat(MLC_ERROR_CODE)",
+                       documentation="Any BPMN error (model not found, scan job failed, ...) opens an error ticket.")
 
-    production_ok = (f"${{{_var('GOVERNANCE_LEVEL')} != 'production' or ({_var('HAS_MODEL_CARD')} == true and "
+    production_ok = (f"${{{var('GOVERNANCE_LEVEL')} != 'production' or ({var('HAS_MODEL_CARD')} == true and "
                      f"PRODUCTIONIZE_PROCESS != '{MINIMAL}')}}")
     p.flow("flow_start", "start_submitted", "task_get_model")
     p.flow("flow_model_found", "task_get_model", "task_select_process", listeners=[BUSINESS_KEY])
     p.flow("flow_selected", "task_select_process", "gw_selected")
     p.flow("flow_process_chosen", "gw_selected", "task_scan", name="yes",
-           condition=f"${{not empty {_var('PRODUCTIONIZE_PROCESS')}}}")
+           condition=f"${{not empty {var('PRODUCTIONIZE_PROCESS')}}}")
     p.flow("flow_no_process", "gw_selected", "task_ticket_no_process", name="no", default=True)
     p.flow("flow_scanned", "task_scan", "gw_scan")
     p.flow("flow_scan_passed", "gw_scan", "gw_production", name="yes", condition="${SCAN_PASSED == true}")
@@ -145,8 +126,6 @@ def productionize() -> Process:
 
 
 def productionize_minimal() -> Process:
-    from generate import BUSINESS_KEY, ERROR_DETAIL, EVALUATE, PASSED, REASON
-
     p = Process(
         MINIMAL, "MLC: productionize (minimal)",
         "For low-risk internal models: called by mlc-productionize (or started by key) with MODEL_ID and "
@@ -164,7 +143,7 @@ def productionize_minimal() -> Process:
     p.external("task_notify_deployed", "Notify deployed", "notify", 6, 0, inputs=[
         ("NOTIFY_LEVEL", "info"),
         ("NOTIFY_MESSAGE", "${'Model '.concat(MODEL_ID).concat(' version ').concat(MODEL_VERSION).concat(' deployed')"
-                           f".concat(empty {_var('DEPLOY_MODE')} ? '' : ' ('.concat(DEPLOY_MODE).concat(')'))"
+                           f".concat(empty {var('DEPLOY_MODE')} ? '' : ' ('.concat(DEPLOY_MODE).concat(')'))"
                            ".concat(' without review')}"),
     ])
     p.end("end_deployed", "Deployed", 7, 0)
@@ -184,8 +163,9 @@ def productionize_minimal() -> Process:
     p.gateway("gw_rejected_join", "", 6, 1)
     p.end("end_rejected", "Rejected", 7, 1)
 
-    _handle_failure(p, "Minimal productionize", "Any other BPMN error (model not found, no runtime, deploy "
-                                                "failed, ...) opens an error ticket.")
+    failure_subprocess(p, 2.3, "'Minimal productionize failed with '.concat(MLC_ERROR_CODE)",
+                       documentation="Any other BPMN error (model not found, no runtime, deploy failed, ...) opens "
+                                     "an error ticket.")
 
     p.flow("flow_start", "start_productionize", "task_get_model")
     p.flow("flow_model_found", "task_get_model", "task_run_test", listeners=[BUSINESS_KEY])

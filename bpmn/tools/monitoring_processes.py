@@ -5,6 +5,7 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from bpmngen import Process, cy
+from common import BUSINESS_KEY, failure_subprocess, var
 
 DECISION = "mlc-monitor-criteria"
 
@@ -37,8 +38,6 @@ MONITOR_INPUTS = ["MODEL_ID", "MODEL_VERSION", "CURRENT_DATA", "REFERENCE_DATA",
 
 
 def monitor() -> Process:
-    from generate import BUSINESS_KEY, ERROR_DETAIL, var
-
     p = Process(
         "mlc-monitor", "MLC: monitor model",
         "Started by signal mlc.monitor (a per-model schedule, mlc monitor run, new data, a registry webhook, or "
@@ -88,17 +87,6 @@ def monitor() -> Process:
     ])
     p.end("end_retrain", "Retrain requested", 9.5, 3)
 
-    p.event_subprocess("sub_handle_error", "Handle error", 0, 4.3, 3, 4.3,
-                       documentation="Any BPMN error (model not found, no current or reference data, a failed check) "
-                                     "ends in an error notification with the reason.")
-    p.error_start("start_error", "MLC error", 0.2, 4.3, parent="sub_handle_error")
-    p.external("task_notify_error", "Notify error", "notify", 1.6, 4.3, parent="sub_handle_error", inputs=[
-        ("NOTIFY_LEVEL", "error"),
-        ("NOTIFY_MESSAGE", f"${{'Monitor of '.concat({var('MODEL_ID')}).concat(' failed with ').concat(MLC_ERROR_CODE)"
-                           f".concat{ERROR_DETAIL}}}"),
-    ])
-    p.end("end_failed", "Failed", 3, 4.3, parent="sub_handle_error")
-
     p.flow("flow_start", "start_monitor", "task_get_model")
     p.flow("flow_model_found", "task_get_model", "task_drift", listeners=[BUSINESS_KEY])
     p.flow("flow_drift_checked", "task_drift", "task_monitor_check")
@@ -118,8 +106,9 @@ def monitor() -> Process:
     p.flow("flow_ticket_open", "task_ticket_investigate", "end_investigating")
     p.flow("flow_retrain_signalled", "throw_retrain", "task_notify_retrain")
     p.flow("flow_retrain_notified", "task_notify_retrain", "end_retrain")
-    p.flow("flow_error", "start_error", "task_notify_error")
-    p.flow("flow_error_notified", "task_notify_error", "end_failed")
+    failure_subprocess(p, 4.3, f"'Monitor of '.concat({var('MODEL_ID')}).concat(' failed with ').concat(MLC_ERROR_CODE)",
+                       notify=True, documentation="Any BPMN error (model not found, no current or reference data, a "
+                                                  "failed check) ends in an error notification with the reason.")
     return p
 
 

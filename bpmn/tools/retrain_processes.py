@@ -8,13 +8,9 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from bpmngen import Process, cy
+from common import failure_subprocess, var
 from governance_processes import REVIEW_LISTENERS
 from monitoring_processes import schedule_process
-
-
-def var(name: str) -> str:
-    """JUEL access to a variable that may not exist (null instead of an exception)."""
-    return f"execution.getVariable('{name}')"
 
 
 def outcome(value: str) -> str:
@@ -22,7 +18,6 @@ def outcome(value: str) -> str:
     return f"${{execution.setVariable('RETRAIN_OUTCOME', {value})}}"
 
 
-ERROR_DETAIL = "(empty MLC_ERROR_MESSAGE ? '' : ': '.concat(MLC_ERROR_MESSAGE))"
 CHALLENGER = "'challenger version '.concat(CHALLENGER_VERSION).concat(' of ').concat(MODEL_ID)"
 DECISION_REASON = "RETRAIN_DECISION.prop('reason').stringValue()"
 TO_DECISION = ("${execution.setVariable('RETRAIN_DECISION', JSON(RETRAIN_DECISION_RESULT != null ? "
@@ -145,19 +140,6 @@ def retrain() -> Process:
                            f".concat(empty {var('review_comment')} ? '' : ': '.concat(review_comment))}}"),
     ])
 
-    # any BPMN error: error ticket, release, end
-    p.event_subprocess("sub_handle_failure", "Handle failure", 0, 3, 4, 3,
-                       documentation="Any BPMN error (model not found, training job failed or crashed, compare "
-                                     "failed, canary failed) opens an error ticket, releases the claim and ends.")
-    p.error_start("start_failure", "MLC error", 0.2, 3, parent="sub_handle_failure")
-    p.external("task_error_ticket", "Open error ticket", "create-ticket", 1.5, 3, parent="sub_handle_failure", inputs=[
-        ("TICKET_KIND", "error"),
-        ("TICKET_REASON", f"${{'Retrain of '.concat({var('MODEL_ID')}).concat(' failed with ').concat(MLC_ERROR_CODE)"
-                          f".concat{ERROR_DETAIL}}}"),
-    ])
-    p.external("task_release_failed", "Release claim", "retrain-release", 2.8, 3, parent="sub_handle_failure")
-    p.end("end_failed", "Failed", 4, 3, parent="sub_handle_failure")
-
     # flows: main line
     p.flow("flow_start", "start_retrain", "task_claim")
     p.flow("flow_to_claimed", "task_claim", "gw_claimed")
@@ -209,10 +191,12 @@ def retrain() -> Process:
     for value, end_id, _ in ENDS:
         p.flow(f"flow_{end_id}", "gw_outcome", end_id, name=value, condition=f"${{RETRAIN_OUTCOME == '{value}'}}")
     p.flow("flow_end_canary_failed", "gw_outcome", "end_canary_failed", name="other", default=True)
-    # failure handling
-    p.flow("flow_failure", "start_failure", "task_error_ticket", listeners=[outcome("'failed'")])
-    p.flow("flow_error_ticket_open", "task_error_ticket", "task_release_failed")
-    p.flow("flow_failure_released", "task_release_failed", "end_failed")
+    # any BPMN error: error ticket, release, end
+    failure_subprocess(p, 3, f"'Retrain of '.concat({var('MODEL_ID')}).concat(' failed with ').concat(MLC_ERROR_CODE)",
+                       width=4, task_col=1.5, start_listeners=[outcome("'failed'")],
+                       then=("task_release_failed", "Release claim", "retrain-release", 2.8, "flow_failure_released"),
+                       documentation="Any BPMN error (model not found, training job failed or crashed, compare "
+                                     "failed, canary failed) opens an error ticket, releases the claim and ends.")
     return p
 
 
