@@ -129,6 +129,16 @@ class Daemon:
         return PartStatus(self.name, pid is not None, healthy, pid, detail, str(self.log_file))
 
 
+def _without_password(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part removed (the rest unchanged)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", "@", 1)))
+
+
 @dataclass
 class Extras:
     """The optional parts of a stack: folder watchers (folder, model) and an ``mlflow server`` over
@@ -156,7 +166,17 @@ class Extras:
     def save(self, home: Path) -> None:
         from modelops_mlc.daemon.status import write_status
 
-        write_status(self.path(home), asdict(self))
+        # No password on disk: `backend` takes it back from the settings of the `mlc up` that runs it.
+        saved = asdict(self)
+        if self.mlflow_backend:
+            saved["mlflow_backend"] = _without_password(self.mlflow_backend)
+        write_status(self.path(home), saved)
+
+    def backend(self, settings: "Settings") -> str:
+        """The recorded registry database, with the settings' password when it is the same database."""
+        recorded = str(self.mlflow_backend)
+        current = settings.mlflow_tracking_uri
+        return current if _without_password(current) == _without_password(recorded) else recorded
 
     @property
     def mlflow_url(self) -> str:
@@ -230,7 +250,7 @@ class Stack:
     def _mlflow_daemons(self, env: dict[str, str]) -> list[Daemon]:
         """``mlflow server`` over the stack's registry database (artifacts under $MLC_HOME, written
         by the clients directly, as the embedded registry does) and the webhook receiver."""
-        backend = str(self.extras.mlflow_backend)
+        backend = self.extras.backend(self.settings)
         self.settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
         # the database URL (with its password) goes by environment, not on the command line
         server_env = {**env, "MLFLOW_TRACKING_URI": backend, "MLFLOW_BACKEND_STORE_URI": backend,
@@ -326,7 +346,7 @@ class Stack:
             if self.engine.running_pid() is None:
                 on_step("starting the engine")
                 self.engine.start(on_build_line=lambda _l: on_step("building the engine jar (first use)"))
-        backend = self.extras.mlflow_backend if self.extras.mlflow_server else self.settings.mlflow_tracking_uri
+        backend = self.extras.backend(self.settings) if self.extras.mlflow_server else self.settings.mlflow_tracking_uri
         if self.extras.mlflow_server or str(backend).startswith(("postgresql", "mysql", "mssql")):
             # MLflow migrates a fresh database on first open; the daemons and `mlflow server` would
             # do it at once and collide (sqlite's lock file binds only our openers, not the server),
