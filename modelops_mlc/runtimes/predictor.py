@@ -300,6 +300,9 @@ class Predictor:
             except Exception as exc:
                 log.info("%s/%s: matrix path unavailable (%s); using pyfunc", self.name, self.version, exc)
                 return
+        from sklearn import config_context
+
+        self._sklearn_config = config_context
         self.raw = raw
         self.fast = True
 
@@ -311,7 +314,8 @@ class Predictor:
         if self.fast:
             matrix = self._matrix(batch)
             try:
-                return self.raw.predict(matrix)
+                with self._sklearn_config(assume_finite=True):  # _matrix rejected null, NaN and inf: no 2nd scan
+                    return self.raw.predict(matrix)
             except (ValueError, TypeError) as exc:
                 raise InputError(f"model rejected the input: {first_line(exc)}", 422) from None
         return self._predict_pyfunc(batch)
