@@ -5,7 +5,9 @@ errors by status, a latency histogram; see ``server._Metrics``). A :class:`Scrap
 from every endpoint of the runtime; the difference of two scrapes is what the version did in
 between, from which :func:`figures` derives the request count, error rate and latency p99 a
 canary decision compares with its SLO. A server restarted in between has counted from zero
-again: its second reading is then taken whole, as Prometheus' ``increase`` does.
+again: its second reading is then taken whole, as Prometheus' ``increase`` does. A server of
+several processes (``--workers N``) answers ``/metrics`` with all of them summed, so one scrape
+of its endpoint is the whole runtime.
 """
 
 from __future__ import annotations
