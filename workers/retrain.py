@@ -25,6 +25,7 @@ from workers.variables import (
     DATA_PROBLEMS,
     DATA_VALID,
     DEFAULT_RETRAIN_DMN_KEY,
+    GOVERNANCE_LEVEL,
     JIRA,
     MLC_JOB_FAILED,
     MODEL_ID,
@@ -34,6 +35,7 @@ from workers.variables import (
     RETRAIN_DMN_KEY,
     RETRAIN_HOLDER,
     REVIEW_IN_TICKET,
+    SEPARATION_OF_DUTIES,
     SERVICENOW,
     TOPIC_RETRAIN_CLAIM,
     TOPIC_RETRAIN_RELEASE,
@@ -77,11 +79,6 @@ def _holder_active(ctx: TaskContext, instance_id: str) -> bool:
             return False
 
 
-def _governed(version_tags: dict[str, str], model_tags: dict[str, str]) -> bool:
-    level = version_tags.get("governance_level") or model_tags.get("governance_level") or ""
-    return level.strip().lower() == "production"
-
-
 @topic(TOPIC_RETRAIN_CLAIM)
 def retrain_claim(ctx: TaskContext) -> dict[str, Any]:
     from modelops_mlc.registry import Registry
@@ -95,16 +92,17 @@ def retrain_claim(ctx: TaskContext) -> dict[str, Any]:
         model_tags = registry.get_model(name).tags
     got = claim(open_store(ctx.settings), name, ctx.process_instance_id,
                 is_active=lambda holder: _holder_active(ctx, holder))
-    routing = describe(champion, model_tags)  # the tags that route its tickets (jira, servicenow)
+    routing = describe(champion, model_tags)  # the tags that route its tickets and govern its review
     return {
         JIRA: routing[JIRA],
         SERVICENOW: routing[SERVICENOW],
+        SEPARATION_OF_DUTIES: routing[SEPARATION_OF_DUTIES],  # as for a snapshot: tag, else production
         MODEL_ID: name,
         MODEL_VERSION: champion.version,
         CHAMPION_VERSION: champion.version,
         RETRAIN_CLAIMED: got.claimed,
         RETRAIN_HOLDER: got.holder,
-        REVIEW_IN_TICKET: _governed(champion.tags, model_tags),
+        REVIEW_IN_TICKET: routing[GOVERNANCE_LEVEL] == "production",
         RETRAIN_DMN_KEY: champion.tags.get("retrain_dmn") or DEFAULT_RETRAIN_DMN_KEY,
     }
 

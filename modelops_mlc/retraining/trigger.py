@@ -1,5 +1,11 @@
 """Start a retrain: the signal ``mlc.retrain`` with the contract's variables, for `mlc retrain`
-and any script that wants the process instance it started."""
+and any script that wants the process instance it started.
+
+The user who fires it (the audit actor, :mod:`modelops_mlc.insight.actor`) is its submitter,
+``SUBMITTED_BY``: under separation of duties (``retrain-claim`` turns it on for a
+``governance_level=production`` model) they cannot approve the challenger. A retrain fired by a
+worker, the monitor or a schedule has no human submitter; its approval must still come from a
+named reviewer."""
 
 from __future__ import annotations
 
@@ -41,10 +47,14 @@ def request_retrain(
 ) -> RetrainRequest:
     """Fire ``mlc.retrain`` for a registered model; the instance is found by ``RETRAIN_REQUEST``."""
     from modelops_mlc.engine import EngineClient
+    from modelops_mlc.insight.actor import current_actor
     from modelops_mlc.registry import Registry, parse_model_id
 
     variables: dict[str, Any] = {**dict(extra or {}), "MODEL_ID": model_id, "RETRAIN_TRIGGER": trigger,
                                  "RETRAIN_REQUEST": uuid.uuid4().hex}
+    actor = current_actor().name
+    if not variables.get("SUBMITTED_BY") and actor.startswith("user:"):  # a worker is not a submitter
+        variables["SUBMITTED_BY"] = actor.removeprefix("user:")
     if training_data is not None:
         path = Path(training_data).expanduser()
         if not path.is_file():
