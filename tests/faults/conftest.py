@@ -22,8 +22,15 @@ ROOT = Path(__file__).resolve().parents[2]
 _SCENARIOS: list[Scenario] = []
 
 
+HERE = Path(__file__).resolve().parent
+TIMEOUT_S = 1800  # a scenario restarts engines and servers: on a loaded machine it outlasts the suite's 600 s
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The full forms (marker ``faults``) only when asked for with ``-m faults`` (make test-faults)."""
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(TIMEOUT_S))
     if "faults" in (config.getoption("markexpr") or ""):
         return
     skip = pytest.mark.skip(reason="full fault scenario: `make test-faults`")

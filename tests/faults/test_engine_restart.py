@@ -88,9 +88,9 @@ def test_engine_killed_and_restarted_on_h2_resumes_every_instance(tmp_path: Path
 def test_engine_killed_and_restarted_on_postgres_resumes_every_instance(postgres, tmp_path: Path,
                                                                          scenario: Scenario) -> None:
     db = postgres.database(f"restart_{os.getpid()}_{free_port()}")
-    _restart_mid_process(tmp_path, scenario, 40, postgres_url=db.url)
+    _restart_mid_process(tmp_path, scenario, 20, postgres_url=db.url)
 
 
 @pytest.mark.faults
-def test_engine_killed_and_restarted_on_h2_resumes_forty_instances(tmp_path: Path, scenario: Scenario) -> None:
-    _restart_mid_process(tmp_path, scenario, 40)
+def test_engine_killed_and_restarted_on_h2_resumes_twenty_instances(tmp_path: Path, scenario: Scenario) -> None:
+    _restart_mid_process(tmp_path, scenario, 20)
