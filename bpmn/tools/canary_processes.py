@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from xml.sax.saxutils import quoteattr
-
 from bpmngen import Process
-from common import BUSINESS_KEY, failure_subprocess, var
+from common import BUSINESS_KEY, decision_task, failure_subprocess, var
 
 DECISION = "mlc-canary-slo"
 
@@ -45,16 +43,9 @@ def canary_rollout() -> Process:
     p.external("task_figures", "Read live figures", "canary-figures", 6, 0,
                documentation="Requests, error rate and latency p99 since the baseline (runtime Prometheus "
                              "metrics) and accuracy on feedback labels when there are any: CANARY_FIGURES.")
-    p.rule("task_judge", "Judge canary against SLO", 7, 0, attrs={
-        "camunda:asyncBefore": "true",
-        "camunda:decisionRef": DECISION,
-        "camunda:mapDecisionResult": "singleResult",
-        "camunda:resultVariable": "DECISION_RESULT",
-    }, inputs=[("DECISION_RESULT", "")], extra_ext="\n".join([
-        f'<camunda:executionListener expression={quoteattr(TO_VERDICT)} event="end" />',
-        '<camunda:executionListener expression="${execution.removeVariableLocal(\'DECISION_RESULT\')}" event="end" />',
-    ]), documentation=f"Evaluates {DECISION} into CANARY_VERDICT, a JSON object {{promote, reason}}. Runs "
-                      "asynchronously: a broken decision is an incident on this task.")
+    p.rule("task_judge", "Judge canary against SLO", 7, 0, **decision_task(
+        DECISION, [TO_VERDICT], f"Evaluates {DECISION} into CANARY_VERDICT, a JSON object {{promote, reason}}. Runs "
+                                "asynchronously: a broken decision is an incident on this task."))
     p.gateway("gw_promote", "Within SLO?", 8, 0, label="top")
     p.external("task_promote", "Promote canary", "canary-promote", 9, 0)
     p.external("task_notify_promoted", "Notify promoted", "notify", 10, 0, inputs=[

@@ -11,7 +11,7 @@ from xml.sax.saxutils import quoteattr
 
 from bpmngen import Process
 
-__all__ = ["BUSINESS_KEY", "ERROR_DETAIL", "EVALUATE", "PASSED", "REASON", "failure_subprocess", "var"]
+__all__ = ["BUSINESS_KEY", "ERROR_DETAIL", "EVALUATE", "PASSED", "REASON", "decision_task", "failure_subprocess", "var"]
 
 
 def var(name: str) -> str:
@@ -30,22 +30,35 @@ REASON = "TEST_VERDICT.prop('reason').stringValue()"
 TO_VERDICT = ("${execution.setVariable('TEST_VERDICT', JSON(DECISION_RESULT != null ? DECISION_RESULT : "
               "'{\"passed\": false, \"reason\": \"decision '.concat(DMN_KEY).concat(' matched no rule\"}')))}")
 
-# The business rule task: the decision's single result (a java Map) lands in a local variable; end
-# listeners (declaration order; they run before output mappings would) copy it to TEST_VERDICT as a Spin JSON object {passed, reason} every client can read, then
-# remove the local so history keeps no java-serialized copy.
-EVALUATE = dict(
-    attrs={
-        "camunda:asyncBefore": "true",
-        "camunda:decisionRef": "${DMN_KEY}",
-        "camunda:mapDecisionResult": "singleResult",
-        "camunda:resultVariable": "DECISION_RESULT",
-    },
-    inputs=[("DECISION_RESULT", "")],
-    extra_ext="\n".join([
-        f'<camunda:executionListener expression={quoteattr(TO_VERDICT)} event="end" />',
-        '<camunda:executionListener expression="${execution.removeVariableLocal(\'DECISION_RESULT\')}" event="end" />',
-    ]),
-    documentation="Evaluates the decision named by DMN_KEY (version tag dmn, default mlc-test-criteria) into "
+
+
+def decision_task(decision_ref: str, copy: list[str], documentation: str, *, result: str = "DECISION_RESULT",
+                  inputs: list[tuple[str, str]] | None = None) -> dict:
+    """Keyword arguments of :meth:`Process.rule` for a business rule task run asynchronously (a broken
+    decision is an incident on it): the decision's single result (a java Map) lands in the local
+    variable ``result``; end listeners (declaration order; they run before output mappings would)
+    run the ``copy`` expressions, which turn it into plain or Spin JSON variables every client can
+    read, then remove the local so history keeps no java-serialized copy."""
+    return dict(
+        attrs={
+            "camunda:asyncBefore": "true",
+            "camunda:decisionRef": decision_ref,
+            "camunda:mapDecisionResult": "singleResult",
+            "camunda:resultVariable": result,
+        },
+        inputs=[(result, ""), *(inputs or [])],
+        extra_ext="\n".join([
+            *(f'<camunda:executionListener expression={quoteattr(e)} event="end" />' for e in copy),
+            f'<camunda:executionListener expression="${{execution.removeVariableLocal(\'{result}\')}}" event="end" />',
+        ]),
+        documentation=documentation,
+    )
+
+
+# The test criteria: TEST_VERDICT, a Spin JSON object {passed, reason}.
+EVALUATE = decision_task(
+    "${DMN_KEY}", [TO_VERDICT],
+"Evaluates the decision named by DMN_KEY (version tag dmn, default mlc-test-criteria) into "
                   "TEST_VERDICT, a JSON object {passed, reason}. Runs asynchronously: a broken decision becomes "
                   "an incident on this task, not an error for the run-test worker.",
 )

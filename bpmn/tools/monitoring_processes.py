@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from xml.sax.saxutils import quoteattr
-
 from bpmngen import Process, cy
-from common import BUSINESS_KEY, failure_subprocess, var
+from common import BUSINESS_KEY, decision_task, failure_subprocess, var
 
 DECISION = "mlc-monitor-criteria"
 
@@ -16,20 +14,9 @@ _VERDICT = ("${execution.setVariable('MONITOR_VERDICT', DECISION_RESULT != null 
             ": 'investigate')}")
 _REASON = ("${execution.setVariable('MONITOR_REASON', DECISION_RESULT != null ? DECISION_RESULT.get('reason') "
            ": 'decision '.concat(MONITOR_DMN_KEY).concat(' matched no rule'))}")
-EVALUATE_MONITOR = dict(
-    attrs={
-        "camunda:asyncBefore": "true",
-        "camunda:decisionRef": "${MONITOR_DMN_KEY}",
-        "camunda:mapDecisionResult": "singleResult",
-        "camunda:resultVariable": "DECISION_RESULT",
-    },
-    inputs=[("DECISION_RESULT", "")],
-    extra_ext="\n".join([
-        f'<camunda:executionListener expression={quoteattr(_VERDICT)} event="end" />',
-        f'<camunda:executionListener expression={quoteattr(_REASON)} event="end" />',
-        '<camunda:executionListener expression="${execution.removeVariableLocal(\'DECISION_RESULT\')}" event="end" />',
-    ]),
-    documentation=f"Evaluates the decision named by MONITOR_DMN_KEY (version tag monitor_dmn, default {DECISION}) "
+EVALUATE_MONITOR = decision_task(
+    "${MONITOR_DMN_KEY}", [_VERDICT, _REASON],
+f"Evaluates the decision named by MONITOR_DMN_KEY (version tag monitor_dmn, default {DECISION}) "
                   "into MONITOR_VERDICT (ok, notify, investigate, retrain) and MONITOR_REASON. Runs "
                   "asynchronously: a broken decision is an incident on this task.",
 )

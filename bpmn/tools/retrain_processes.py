@@ -5,10 +5,8 @@ Collected by generate.py; run ``python bpmn/tools/generate.py`` after a change h
 
 from __future__ import annotations
 
-from xml.sax.saxutils import quoteattr
-
 from bpmngen import Process, cy
-from common import failure_subprocess, var
+from common import decision_task, failure_subprocess, var
 from governance_processes import REVIEW_LISTENERS
 from monitoring_processes import schedule_process
 
@@ -64,23 +62,12 @@ def retrain() -> Process:
                documentation="Reads the job's state; a failed or crashed job is the BPMN error MLC_JOB_FAILED.")
     p.gateway("gw_job_done", "Job done?", 9, 0, label="bottom")
     p.external("task_compare", "Compare champion and challenger", "compare", 10, 0)
-    p.rule("task_decide", "Decide on improvement", 11, 0,
-           attrs={
-               "camunda:asyncBefore": "true",
-               "camunda:decisionRef": "${RETRAIN_DMN_KEY}",
-               "camunda:mapDecisionResult": "singleResult",
-               "camunda:resultVariable": "RETRAIN_DECISION_RESULT",
-           },
-           inputs=[("RETRAIN_DECISION_RESULT", ""),
-                   ("IMPROVEMENT_MARGIN", f"${{{var('IMPROVEMENT_MARGIN')} != null ? IMPROVEMENT_MARGIN : 0.01}}")],
-           extra_ext="\n".join([
-               f'<camunda:executionListener expression={quoteattr(TO_DECISION)} event="end" />',
-               '<camunda:executionListener expression="${execution.removeVariableLocal(\'RETRAIN_DECISION_RESULT\')}" '
-               'event="end" />',
-           ]),
+    p.rule("task_decide", "Decide on improvement", 11, 0, **decision_task(
+           "${RETRAIN_DMN_KEY}", [TO_DECISION], result="RETRAIN_DECISION_RESULT",
+           inputs=[("IMPROVEMENT_MARGIN", f"${{{var('IMPROVEMENT_MARGIN')} != null ? IMPROVEMENT_MARGIN : 0.01}}")],
            documentation="Evaluates RETRAIN_DMN_KEY (tag retrain_dmn, default mlc-retrain-decision) on "
                          "COMPARE_IMPROVEMENT, COMPARE_GUARD_LOSSES and IMPROVEMENT_MARGIN (default 0.01) into "
-                         "RETRAIN_DECISION, a JSON object {deploy, reason}.")
+                         "RETRAIN_DECISION, a JSON object {deploy, reason}."))
     p.gateway("gw_deploy", "Deploy?", 12, 0, label="top")
     p.gateway("gw_review_kind", "Review by ticket?", 13, 0, label="bottom")
     p.user("task_review", "Approve challenger", 15.5, 0, attrs={"camunda:candidateGroups": "mlc-reviewers"},
