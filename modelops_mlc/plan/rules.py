@@ -176,10 +176,10 @@ RULES: tuple[Rule, ...] = (
          "online serving: a KServe InferenceService (`mlc manifest kserve`), V2 protocol",
          lambda i, d: True, _set(online=True)),
     # scale
-    Rule("rps_over_1000", "scale", f"rps above {HIGH_RPS}",
+    Rule("rps_over_1000", "scale", f"rps above {HIGH_RPS} for online serving",
          f"autoscaling (HPA on CPU, 2 to rps/{RPS_PER_REPLICA} replicas) and model caching (a KServe LocalModelCache "
          "is advised; the InferenceService keeps the model loaded in every replica)",
-         lambda i, d: (i.scale_requirements.rps or 0) > HIGH_RPS, _autoscale),
+         lambda i, d: d.online and (i.scale_requirements.rps or 0) > HIGH_RPS, _autoscale),
     # governance
     Rule("governance_production", "governance", "governance_level is production",
          "approval workflow (mlc-deploy-with-test with a review, separation of duties), audit log, model card "

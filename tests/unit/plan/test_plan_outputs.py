@@ -319,7 +319,7 @@ def test_plan_md_gives_each_decision_with_its_rule(written: Path) -> None:
     assert plan["decisions"]["fired"] == ["latency_50_to_500ms", "rps_over_1000", "governance_production", "team_under_5"]
     for rule_id in plan["decisions"]["fired"]:
         assert f"(rule `{rule_id}`)" in text
-    assert "because rps above 1000" in text
+    assert "because rps above 1000 for online serving" in text
 
 
 def test_plan_thresholds_point_at_the_dmn_rules_and_the_alert_rules(written: Path) -> None:

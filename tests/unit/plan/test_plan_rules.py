@@ -98,6 +98,10 @@ def test_above_1000_rps_autoscales_and_caches() -> None:
     assert (d.min_replicas, d.max_replicas) == (2, 6)
 
 
+def test_an_edge_model_does_not_autoscale_whatever_its_rps() -> None:
+    assert "rps_over_1000" not in fired(deployment_target="edge", scale={"rps": 5000})
+
+
 def test_1000_rps_or_less_does_not_autoscale() -> None:
     d = decide(inputs(scale={"latency_ms": 100, "rps": 1000}))
     assert "rps_over_1000" not in d.fired
