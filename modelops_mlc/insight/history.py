@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from modelops_mlc.governance.review import SEPARATION_OF_DUTIES_PREFIX
 from modelops_mlc.insight.facts import (
     InstanceFacts,
     cockpit_url,
@@ -44,6 +45,7 @@ class HistoryEvent(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+APPROVED_BY = "APPROVED_BY"  # the reviewer, recorded by the review task's listeners or delivered by the watcher
 _STEP_TYPES = {"serviceTask", "externalTask", "userTask", "businessRuleTask", "intermediateMessageCatch",
                "receiveTask", "callActivity", "boundaryError", "intermediateTimer", "sendTask", "scriptTask"}
 
@@ -118,6 +120,46 @@ def _test_events(registry: "Registry", name: str, by_run: dict[str, InstanceFact
     return events
 
 
+def _ticket_events(settings: "Settings", link: Any, audit: list[dict[str, Any]],
+                   approved_by: str | None) -> list[HistoryEvent]:
+    """A ticket (who opened it), and for a review ticket its decision: the reviewer the watcher
+    delivered as ``APPROVED_BY`` (its audit row acts as that user), and every approval it refused
+    under separation of duties (the refusal it wrote to the ticket's ``last_error``)."""
+    target = f"{link.system}:{link.key}"
+    link_url = link.url or (cockpit_url(settings, link.process_instance_id) if link.process_instance_id else None)
+    common = {"version": _version_of(link.model_version), "link": link_url, "instance_id": link.process_instance_id}
+    ticket = {"system": link.system, "key": link.key}
+    events = [HistoryEvent(
+        time=iso(link.created_at), kind="ticket", what=f"ticket {link.key} ({link.system}) {link.last_seen_state or 'open'}",
+        actor=_ticket_creator(audit, target) or (f"process:{link.process_instance_id}" if link.process_instance_id else None),
+        state=link.last_seen_state, details={**ticket, "watch": link.watch}, **common,
+    )]
+    for a in audit:
+        after = a["after"] or {}
+        if a["action"] != "ticket.update" or a["target"] != target:
+            continue
+        refusal = after.get("last_error") or ""
+        if refusal.startswith(SEPARATION_OF_DUTIES_PREFIX):
+            events.append(HistoryEvent(
+                time=iso(a["at"]), kind="approval", actor=a["actor"], state="refused",
+                what=f"review ticket {link.key} approval refused: {refusal.removeprefix(SEPARATION_OF_DUTIES_PREFIX).strip()}",
+                details={**ticket, "approved": None, "refusal": refusal}, **common))
+        elif after.get("last_delivered_state") and approved_by and a["actor"] == f"user:{approved_by}":
+            approved = after["last_delivered_state"] == "Done"
+            events.append(HistoryEvent(
+                time=iso(a["at"]), kind="approval", actor=a["actor"], state=after["last_delivered_state"],
+                what=f"review ticket {link.key} {'approved' if approved else 'rejected'} by {approved_by}",
+                details={**ticket, "approved": approved}, **common))
+    return events
+
+
+def _ticket_creator(audit: list[dict[str, Any]], target: str) -> str | None:
+    """Who opened a ticket: its link is reserved under a ``pending:`` key first (no ticket yet, no
+    model) and gets the ticket's key when the ticket exists; that update is the creation."""
+    return next((a["actor"] for a in audit if a["target"] == target and (
+        a["action"] == "ticket.create" or (a["action"] == "ticket.update" and "key" in (a["after"] or {})))), None)
+
+
 def _audit_actor(audit: list[dict[str, Any]], action: str, target: str) -> str | None:
     return next((a["actor"] for a in audit if a["action"] == action and a["target"] == target), None)
 
@@ -149,17 +191,9 @@ def model_history(client: "EngineClient", registry: "Registry", model_id: str, *
         events.extend(_process_events(settings, facts))
     events.extend(_test_events(registry, name, by_run))
 
+    approvers = {f.instance.id: f.variables.get(APPROVED_BY) for f in instances}
     for link in store_rows(settings, TicketLinkRow, TicketLinkRow.model_id == name, order=TicketLinkRow.id):
-        target = f"{link.system}:{link.key}"
-        events.append(HistoryEvent(
-            time=iso(link.created_at), kind="ticket", version=_version_of(link.model_version),
-            what=f"ticket {link.key} ({link.system}) {link.last_seen_state or 'open'}",
-            actor=_audit_actor(audit, "ticket.update", target) or _audit_actor(audit, "ticket.create", target)
-            or (f"process:{link.process_instance_id}" if link.process_instance_id else None),
-            link=link.url or (cockpit_url(settings, link.process_instance_id) if link.process_instance_id else None),
-            instance_id=link.process_instance_id, state=link.last_seen_state,
-            details={"system": link.system, "key": link.key, "watch": link.watch},
-        ))
+        events.extend(_ticket_events(settings, link, audit, approvers.get(link.process_instance_id or "")))
 
     manager = DeploymentManager(settings)
     deployments = {d.id: d for d in manager.list(name)}
