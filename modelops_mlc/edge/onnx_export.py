@@ -52,7 +52,7 @@ class OnnxExport(BaseModel):
     tolerance: Tolerance
     label_mismatches: int | None = None
     max_abs_diff: float | None = None
-    max_allowed_diff: float | None = None
+    tolerance_used: float | None = None  # the largest difference over what its row allows (at most 1)
     opset: int
     size: int
     sha256: str
@@ -168,7 +168,7 @@ def _check_parity(info: ModelVersionInfo, est: Any, X: pd.DataFrame, outputs: li
         problems = [f"{mismatches} of {len(X)} labels differ"] if mismatches else []
         if hasattr(est, "predict_proba") and len(outputs) > 1:
             diff = float(np.abs(np.asarray(outputs[1]) - est.predict_proba(X)).max())
-            figures.update(max_abs_diff=diff, max_allowed_diff=tol.proba_atol)
+            figures.update(max_abs_diff=diff, tolerance_used=diff / tol.proba_atol)
             if not diff <= tol.proba_atol:
                 problems.append(f"probabilities differ by up to {diff:.3g} (allowed {tol.proba_atol:g})")
         task = "classification"
@@ -179,7 +179,7 @@ def _check_parity(info: ModelVersionInfo, est: Any, X: pd.DataFrame, outputs: li
         allowed = tol.atol + tol.rtol * np.abs(expected)
         over = int((diff > allowed).sum())
         figures = {"max_abs_diff": float(diff.max(initial=0.0)),
-                   "max_allowed_diff": float(allowed.max(initial=tol.atol))}
+                   "tolerance_used": float((diff / allowed).max(initial=0.0))}
         problems = [f"{over} of {expected.size} predictions differ by more than atol {tol.atol:g} + rtol "
                     f"{tol.rtol:g} x |prediction| (up to {figures['max_abs_diff']:.3g})"] if over else []
         task = "regression"

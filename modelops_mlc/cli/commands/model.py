@@ -274,7 +274,8 @@ def export(
     if result.label_mismatches is not None:
         rows.append({"figure": "label mismatches", "value": str(result.label_mismatches)})
     if result.max_abs_diff is not None:
-        rows.append({"figure": "max abs diff", "value": f"{result.max_abs_diff:.3g} (allowed {result.max_allowed_diff:.3g})"})
+        rows.append({"figure": "max abs diff", "value": f"{result.max_abs_diff:.3g} "
+                     f"(at most {result.tolerance_used:.1%} of the tolerance on any row)"})
     rows += [{"figure": "inputs", "value": ", ".join(result.inputs[:5]) + (" ..." if len(result.inputs) > 5 else "")},
              {"figure": "opset", "value": str(result.opset)},
              {"figure": "size", "value": f"{result.size} bytes, sha256 {result.sha256[:12]}"}]

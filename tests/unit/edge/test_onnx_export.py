@@ -43,6 +43,7 @@ def test_classifier_export_matches_and_is_registered_once(registry, breast_cance
     first = json.loads(r.stdout)
     assert first["task_type"] == "classification" and first["rows"] == len(X)
     assert first["label_mismatches"] == 0 and first["max_abs_diff"] <= first["tolerance"]["proba_atol"] == 1e-5
+    assert first["tolerance_used"] <= 1
     assert first["registered"] is True
 
     info = registry.get_version("bc/1")
@@ -70,7 +71,11 @@ def test_regressor_export_within_the_stated_tolerance(registry, tmp_path) -> Non
     registry.register("diab", estimator=model, input_example=X.head(2))
     result = export_onnx(registry, "diab", data_path=_test_data(tmp_path, X, y))
     assert result.task_type == "regression" and result.rows == len(X) and result.label_mismatches is None
-    assert 0 < result.max_abs_diff <= result.max_allowed_diff  # float32 inside: close, not equal
+    assert 0 < result.max_abs_diff and result.tolerance_used <= 1  # float32 inside: close, not equal
+    onnx_file = registry.asset_path("diab/1", EDGE_MODEL)
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"input": X.to_numpy(np.float32)})
+    np.testing.assert_allclose(got.ravel(), model.predict(X), rtol=1e-5, atol=1e-4)
     assert registry.get_version("diab/1").assets[EDGE_MODEL].sha256 == result.sha256
 
 
