@@ -36,7 +36,7 @@ demo: setup engine
 down: setup
 	$(BIN)/mlc down || $(BIN)/mlc engine stop
 
-# The benchmarks' peers (the `bench` extra: Evidently, which needs pandas < 3) live in their own venv.
+# The benchmarks' peers (the `bench` extra: Evidently, which needs pandas < 3, and MLServer) live in their own venv.
 BENCH_VENV ?= .venv-bench
 BENCH_ENV  := MLC_BENCH_PEER_PYTHON=$(CURDIR)/$(BENCH_VENV)/bin/python
 
@@ -46,7 +46,7 @@ bench-peers:
 	    $(PYTHON) -c 'import tomllib; d = tomllib.load(open("pyproject.toml", "rb")); print("\n".join(d["project"]["optional-dependencies"]["bench"]))' > $(BENCH_VENV)/requirements.txt && \
 	    $(BENCH_VENV)/bin/pip install -q --upgrade pip && \
 	    $(BENCH_VENV)/bin/pip install -q -r $(BENCH_VENV)/requirements.txt && touch $(BENCH_VENV)/.installed ) \
-	  || echo "bench: cannot set up $(BENCH_VENV); the drift benchmark will report Evidently unavailable"; \
+	  || echo "bench: cannot set up $(BENCH_VENV); the drift and serving benchmarks will report Evidently and MLServer unavailable"; \
 	fi
 	@if command -v npm >/dev/null 2>&1; then \
 	  npm ci --prefix bench/js --no-audit --no-fund --loglevel=error \
