@@ -134,9 +134,9 @@ def complete(
     task_id: Annotated[str, typer.Argument(help="Task id (see `mlc tasks`).")],
     var: VarOpt = None,
     user: Annotated[str | None, typer.Option(
-        "--user", envvar="MLC_USER", help="Who completes it (default: `mlc --user`, else the login name); an "
-                                          "unclaimed task is claimed for them first, so the process records the "
-                                          "approver.")] = None,
+        "--user", envvar="MLC_USER", help="Who completes it (default: `mlc --user`, else the login name; on an "
+                                          "engine with basic auth, always the signed-in user); an unclaimed task "
+                                          "is claimed for them first, so the process records the approver.")] = None,
 ) -> None:
     """Complete a user task with variables, e.g. `--var approved=true`.
 
@@ -149,6 +149,12 @@ def complete(
 
     variables = parse_pairs(var)
     who = (user or current_actor().name.removeprefix("user:")).strip()
+    signed_in = settings().engine_user if settings().engine_auth == "basic" else None
+    if signed_in is not None:  # the engine knows who this is: the approver is the signed-in user, nobody else
+        if user and user.strip().lower() != signed_in.lower():
+            raise UsageError(f"you are signed in to the engine as {signed_in}: you cannot complete a task as {user}",
+                             hint=f"sign in as {user} (MLC_ENGINE_USER and MLC_ENGINE_PASSWORD), or drop --user")
+        who = signed_in
     with _client() as client:
         try:
             task = client.request("GET", f"/task/{task_id}")

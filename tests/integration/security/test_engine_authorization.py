@@ -99,7 +99,12 @@ def test_only_reviewers_complete_reviews(secure_engine: SecureEngine, admin, rev
     still = admin.request("GET", f"/task/{task.id}")
     assert still["assignee"] is None and admin.history_instance(instance.id).state == "ACTIVE"
 
-    r = secure_engine.mlc("tasks", "complete", task.id, "--var", "approved=true", "--user", "bob", user="bob")
+    # signed in as bob, nobody completes it as someone else: the approver is who signed in
+    r = secure_engine.mlc("tasks", "complete", task.id, "--var", "approved=true", "--user", "alice", user="bob")
+    assert r.returncode == 2 and "signed in to the engine as bob" in r.stderr and "Traceback" not in r.stderr
+    assert admin.request("GET", f"/task/{task.id}")["assignee"] is None
+
+    r = secure_engine.mlc("tasks", "complete", task.id, "--var", "approved=true", user="bob")
     assert r.returncode == 0, r.stderr
     assert admin.history_instance(instance.id).state == "COMPLETED"
     [done] = admin.history("task", query={"processInstanceId": instance.id})
