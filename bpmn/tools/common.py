@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from xml.sax.saxutils import quoteattr
 
-from bpmngen import Process
+from bpmngen import Process, cy
 
-__all__ = ["BUSINESS_KEY", "ERROR_DETAIL", "EVALUATE", "PASSED", "REASON", "decision_task", "failure_subprocess", "var"]
+__all__ = ["BUSINESS_KEY", "ERROR_DETAIL", "EVALUATE", "PASSED", "REASON", "decision_task", "failure_subprocess",
+           "review_by_ticket", "var"]
 
 
 def var(name: str) -> str:
@@ -97,3 +98,27 @@ def failure_subprocess(
         p.flow(done, task, then[0])
         task, done = then[0], then[4]
     p.flow(done, task, end, listeners=end_listeners)
+
+
+def review_by_ticket(p: Process, col: float, reason: str, *, then: str) -> None:
+    """The review by ticket, on row -1 from column ``col``: open a review ticket (TICKET_REASON
+    ``reason``, a JUEL expression), wait for message mlc.ticket-updated (``approved`` is
+    TICKET_STATE == Done) until the ticket is decided (Done or Rejected), then go on to ``then``.
+    The ticket watcher delivers the resolver as APPROVED_BY, and refuses the submitter's approval
+    under separation of duties."""
+    p.external("task_review_ticket", "Open review ticket", "create-ticket", col, -1, inputs=[
+        ("TICKET_KIND", "review"),
+        ("TICKET_REASON", reason),
+    ])
+    p.gateway("gw_review_wait_join", "", col + 1, -1)
+    p.message_catch("catch_review_ticket_updated", "Review ticket updated", "mlc.ticket-updated", col + 2, -1,
+                    outputs=[("approved", f"${{{var('TICKET_STATE')} == 'Done'}}")])
+    p.gateway("gw_review_decided", "Ticket decided?", col + 3, -1)
+    p.flow("flow_review_ticket_open", "task_review_ticket", "gw_review_wait_join")
+    p.flow("flow_wait_review_ticket", "gw_review_wait_join", "catch_review_ticket_updated")
+    p.flow("flow_review_ticket_updated", "catch_review_ticket_updated", "gw_review_decided")
+    p.flow("flow_review_decided", "gw_review_decided", then, name="Done or Rejected",
+           condition=f"${{{var('TICKET_STATE')} == 'Done' or {var('TICKET_STATE')} == 'Rejected'}}",
+           exit="right", enter="top")
+    p.flow("flow_review_open", "gw_review_decided", "gw_review_wait_join", name="other", default=True,
+           route=p.lane("gw_review_decided", "gw_review_wait_join", cy(-1.6), "top", "top"))

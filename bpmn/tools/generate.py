@@ -13,7 +13,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bpmngen import Process, cx, cy  # noqa: E402
-from common import BUSINESS_KEY, ERROR_DETAIL, EVALUATE, PASSED, REASON, failure_subprocess, var  # noqa: E402
+from common import (  # noqa: E402
+    BUSINESS_KEY,
+    ERROR_DETAIL,
+    EVALUATE,
+    PASSED,
+    REASON,
+    failure_subprocess,
+    review_by_ticket,
+    var,
+)
 
 BPMN_DIR = Path(__file__).resolve().parent.parent
 
@@ -64,16 +73,9 @@ def deploy_with_test() -> Process:
     ])
     p.end("end_deployed", "Deployed", 20, 0)
 
-    # review in Jira (row -1)
-    p.external("task_review_ticket", "Open review ticket", "create-ticket", 12, -1, inputs=[
-        ("TICKET_KIND", "review"),
-        ("TICKET_REASON", "${'Review model '.concat(MODEL_ID).concat(' version ').concat(MODEL_VERSION)"
-                          ".concat(' for deployment')}"),
-    ])
-    p.gateway("gw_review_wait_join", "", 13, -1)
-    p.message_catch("catch_review_ticket_updated", "Review ticket updated", "mlc.ticket-updated", 14, -1,
-                    outputs=[("approved", f"${{{var('TICKET_STATE')} == 'Done'}}")])
-    p.gateway("gw_review_decided", "Ticket decided?", 15, -1)
+    # review in Jira or ServiceNow (row -1)
+    review_by_ticket(p, 12, "${'Review model '.concat(MODEL_ID).concat(' version ').concat(MODEL_VERSION)"
+                            ".concat(' for deployment')}", then="gw_review_done_join")
 
     # rejections (rows 1-3)
     p.external("task_ticket_criteria", "Open rejection ticket: criteria", "create-ticket", 9, 1, inputs=[
@@ -128,15 +130,6 @@ def deploy_with_test() -> Process:
            exit="bottom", enter="top")
     p.flow("flow_deployed", "task_deploy", "task_notify_deployed")
     p.flow("flow_notified", "task_notify_deployed", "end_deployed")
-    # Jira review loop
-    p.flow("flow_review_ticket_open", "task_review_ticket", "gw_review_wait_join")
-    p.flow("flow_wait_review_ticket", "gw_review_wait_join", "catch_review_ticket_updated")
-    p.flow("flow_review_ticket_updated", "catch_review_ticket_updated", "gw_review_decided")
-    p.flow("flow_review_decided", "gw_review_decided", "gw_review_done_join", name="Done or Rejected",
-           condition=f"${{{var('TICKET_STATE')} == 'Done' or {var('TICKET_STATE')} == 'Rejected'}}",
-           exit="right", enter="top")
-    p.flow("flow_review_open", "gw_review_decided", "gw_review_wait_join", name="other", default=True,
-           route=p.lane("gw_review_decided", "gw_review_wait_join", cy(-1.6), "top", "top"))
     # test rejection loop
     A = p.nodes["error_test_data_missing"].anchor("bottom")
     B = p.nodes["error_test_job_failed"].anchor("bottom")

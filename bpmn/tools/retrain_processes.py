@@ -6,7 +6,7 @@ Collected by generate.py; run ``python bpmn/tools/generate.py`` after a change h
 from __future__ import annotations
 
 from bpmngen import Process, cy
-from common import decision_task, failure_subprocess, var
+from common import decision_task, failure_subprocess, review_by_ticket, var
 from governance_processes import REVIEW_LISTENERS
 from monitoring_processes import schedule_process
 
@@ -102,15 +102,8 @@ def retrain() -> Process:
     p.end("end_refused", "Refused", 4, -1, label="right")
 
     # approval by ticket (row -1)
-    p.external("task_review_ticket", "Open review ticket", "create-ticket", 14, -1, inputs=[
-        ("TICKET_KIND", "review"),
-        ("TICKET_REASON", f"${{'Approve the canary rollout of '.concat({CHALLENGER}).concat(': ')"
-                          f".concat({DECISION_REASON})}}"),
-    ])
-    p.gateway("gw_review_wait_join", "", 15, -1)
-    p.message_catch("catch_review_ticket_updated", "Review ticket updated", "mlc.ticket-updated", 16, -1,
-                    outputs=[("approved", f"${{{var('TICKET_STATE')} == 'Done'}}")])
-    p.gateway("gw_review_decided", "Ticket decided?", 17, -1)
+    review_by_ticket(p, 14, f"${{'Approve the canary rollout of '.concat({CHALLENGER}).concat(': ')"
+                            f".concat({DECISION_REASON})}}", then="gw_review_done_join")
 
     # paths that end early (row 1)
     p.external("task_ticket_invalid", "Open ticket: invalid data", "create-ticket", 5, 1, inputs=[
@@ -154,14 +147,6 @@ def retrain() -> Process:
     p.flow("flow_review_in_ticket", "gw_review_kind", "task_review_ticket", name="yes",
            condition=f"${{{var('REVIEW_IN_TICKET')} == true}}")
     p.flow("flow_reviewed", "task_review", "gw_review_done_join")
-    p.flow("flow_review_ticket_open", "task_review_ticket", "gw_review_wait_join")
-    p.flow("flow_wait_review_ticket", "gw_review_wait_join", "catch_review_ticket_updated")
-    p.flow("flow_review_ticket_updated", "catch_review_ticket_updated", "gw_review_decided")
-    p.flow("flow_review_decided", "gw_review_decided", "gw_review_done_join", name="Done or Rejected",
-           condition=f"${{{var('TICKET_STATE')} == 'Done' or {var('TICKET_STATE')} == 'Rejected'}}",
-           exit="right", enter="top")
-    p.flow("flow_review_open", "gw_review_decided", "gw_review_wait_join", name="other", default=True,
-           route=p.lane("gw_review_decided", "gw_review_wait_join", cy(-1.6), "top", "top"))
     p.flow("flow_to_approved", "gw_review_done_join", "gw_approved")
     p.flow("flow_approved", "gw_approved", "call_canary", name="yes", condition=f"${{{var('approved')} == true}}")
     p.flow("flow_not_approved", "gw_approved", "task_notify_rejected", name="no", default=True)
