@@ -53,7 +53,7 @@ def request_retrain(
     variables: dict[str, Any] = {**dict(extra or {}), "MODEL_ID": model_id, "RETRAIN_TRIGGER": trigger,
                                  "RETRAIN_REQUEST": uuid.uuid4().hex}
     actor = current_actor().name
-    if not variables.get("SUBMITTED_BY") and actor.startswith("user:"):  # a worker is not a submitter
+    if actor.startswith("user:"):  # the user who asks is the submitter (a --var cannot name another); a worker is none
         variables["SUBMITTED_BY"] = actor.removeprefix("user:")
     if training_data is not None:
         path = Path(training_data).expanduser()

@@ -91,7 +91,8 @@ def test_a_production_retrain_requested_by_alice_is_not_approved_by_alice(driver
     model = registered({"governance_level": "production", "jira": "true"})
     token = uuid.uuid4().hex
     with acting_as("user:alice"):  # what `mlc --user alice retrain MODEL` sets
-        started = request_retrain(Settings(), model, extra={"RUN_TOKEN": token, "TRAIN_POLL_INTERVAL": "PT0S"})
+        started = request_retrain(Settings(), model, extra={"RUN_TOKEN": token, "TRAIN_POLL_INTERVAL": "PT0S",
+                                                            "SUBMITTED_BY": "mallory"})  # a --var cannot pass it on
     assert started.variables["SUBMITTED_BY"] == "alice"
     claimed = run_handler(driver, "retrain-claim", token, retrain_claim)
     assert claimed["SEPARATION_OF_DUTIES"] is True and claimed["REVIEW_IN_TICKET"] is True
