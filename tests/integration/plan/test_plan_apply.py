@@ -5,6 +5,7 @@ starts its schedules; the second changes nothing and says so. Then `mlc model re
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import uuid
@@ -52,6 +53,7 @@ def stack(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
     from modelops_mlc.registry import Registry
 
     home = tmp_path_factory.mktemp("plan-home")
+    shutil.copytree(ROOT / "bpmn", home / "bpmn", ignore=shutil.ignore_patterns("tools"))  # one snapshot for both runs
     env = home_env(home, engine.url, MLC_TICKET_SYSTEM="local")
     settings = home_settings(env)
     x, y = load_breast_cancer(return_X_y=True, as_frame=True)
@@ -86,13 +88,13 @@ def test_plan_apply_twice_makes_the_plan_real_once(stack: Stack) -> None:
         "data": {"current": str(stack.home / "current.csv"), "training": str(stack.home / "train.csv")},
     }
     (stack.home / "inputs.yaml").write_text(yaml.safe_dump(inputs))
-    made = stack.mlc("plan", "--file", "inputs.yaml", "--out", "plan", "--json")
+    made = stack.mlc("plan", "--file", "inputs.yaml", "--out", "plan", "--bpmn-dir", "bpmn", "--json")
     assert made.returncode == 0, made.stderr
     plan_dir = stack.home / "plan"
     isvc = yaml.safe_load((plan_dir / "deployment/inferenceservice.yaml").read_text())
     assert isvc["metadata"]["labels"]["mlc.modelops.io/version"] == "1"  # `mlc manifest kserve`'s code, from the registry
 
-    first = stack.mlc("plan", "apply", "plan", "--json")
+    first = stack.mlc("plan", "apply", "plan", "--bpmn-dir", "bpmn", "--json")
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
     assert report["changed"] is True
@@ -115,7 +117,7 @@ def test_plan_apply_twice_makes_the_plan_real_once(stack: Stack) -> None:
     assert json.loads(tags["mlc.registry_schema"]) == json.loads((plan_dir / "registry-schema.json").read_text())
     deployments = stack.client.request("GET", "/deployment/count", params={"name": "mlc"})["count"]
 
-    second = stack.mlc("plan", "apply", "plan")
+    second = stack.mlc("plan", "apply", "plan", "--bpmn-dir", "bpmn")
     assert second.returncode == 0, second.stderr
     assert "nothing changed" in second.stderr
     assert "changed " not in second.stdout.replace("unchanged", "")
