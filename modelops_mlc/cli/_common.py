@@ -29,7 +29,8 @@ err = Console(stderr=True, soft_wrap=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 VarOpt = Annotated[
     list[str] | None,
-    typer.Option("--var", "-v", help="Process variable as key=value (repeatable); value typed as JSON when it parses."),
+    typer.Option("--var", "-v", help="Process variable as key=value (repeatable); value typed as JSON when it parses "
+                                     "(one starting with { or [ must be valid JSON)."),
 ]
 
 _settings: "Settings | None" = None
@@ -52,10 +53,21 @@ def set_settings(value: "Settings") -> None:
 
 def fail(message: str, *, code: int = 1, hint: str | None = None) -> NoReturn:
     """Print one error line (and an optional hint) on stderr and exit with ``code``."""
-    err.print(f"[bold red]error:[/] {escape(message)}")
-    if hint:
-        err.print(f"[dim]hint: {escape(hint)}[/]")
+    error_line(message, hint)
     raise typer.Exit(code)
+
+
+def error_line(message: str, hint: str | None = None) -> None:
+    """``error: message`` on stderr as one line (a multi-line message is joined), then the hint."""
+    err.print(f"[bold red]error:[/] {escape(one_line(message))}")
+    if hint:
+        err.print(f"[dim]hint: {escape(one_line(hint))}[/]")
+
+
+def one_line(text: str) -> str:
+    """Join a multi-line message (the engine's parser lists its errors as ``* ...`` lines) into one."""
+    parts = [line.strip().removeprefix("* ").strip() for line in str(text).splitlines()]
+    return " ".join(p for p in parts if p)
 
 
 def info(message: str) -> None:
@@ -68,11 +80,21 @@ def escape(text: str) -> str:
     return _escape(str(text))
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse_value(raw: str) -> Any:
-    """``true``/``42``/``1.5``/``{"a":1}`` become typed; anything else stays a string."""
+    """``true``/``42``/``1.5``/``{"a":1}`` become typed; anything else stays a string.
+
+    ``NaN`` and ``Infinity`` stay strings (no engine variable can hold them). A value that opens
+    like a JSON object or list (``{``, ``[``) must be valid JSON: UsageError says why not.
+    """
     try:
-        return json.loads(raw)
-    except ValueError:
+        return json.loads(raw, parse_constant=_no_constant)
+    except ValueError as exc:
+        if raw.lstrip().startswith(("{", "[")):
+            raise UsageError(f"{raw!r} is not valid JSON: {exc}") from None
         return raw
 
 
@@ -83,7 +105,11 @@ def parse_pairs(pairs: Iterable[str] | None, *, what: str = "--var", typed: bool
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"{what} expects key=value, got {item!r}")
-        result[key.strip()] = parse_value(value) if typed else value
+        try:
+            result[key.strip()] = parse_value(value) if typed else value
+        except UsageError as exc:
+            raise UsageError(f"{what} {key.strip()}: {exc.message}",
+                             hint="quote a JSON string to pass text that starts with { or [") from None
     return result
 
 
@@ -148,8 +174,10 @@ __all__ = [
     "MlcError",
     "VarOpt",
     "err",
+    "error_line",
     "fail",
     "info",
+    "one_line",
     "out",
     "parse_pairs",
     "parse_value",

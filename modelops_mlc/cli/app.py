@@ -93,13 +93,20 @@ for _insight in (history_cmds, lineage_cmds, kpi_cmds, report_cmds, audit_cmds):
 
 
 def main() -> None:
-    """Console entry point: every MlcError becomes one line on stderr and its exit code."""
+    """Console entry point: every MlcError and usage error becomes one line on stderr and its exit code."""
     try:
-        app()
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.TyperException as exc:  # bad arguments or options, as Click words them
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ != "NoArgsIsHelpError":  # `mlc` or a group alone: Typer has shown its help
+            _common.error_line(exc.format_message(), f"see `{ctx.command_path} --help`" if ctx is not None else None)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _common.err.print("[yellow]aborted[/]")
+        sys.exit(1)
     except MlcError as exc:
-        _common.err.print(f"[bold red]error:[/] {_common.escape(exc.message)}")
-        if exc.hint:
-            _common.err.print(f"[dim]hint: {_common.escape(exc.hint)}[/]")
+        _common.error_line(exc.message, exc.hint)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _common.err.print("[yellow]interrupted[/]")

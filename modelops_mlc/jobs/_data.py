@@ -34,15 +34,25 @@ def require_file(path: str | os.PathLike[str] | None, what: str) -> Path:
 
 
 def read_frame(path: Path, what: str = "data") -> pd.DataFrame:
-    """Load a whole CSV or Parquet file (for test/training data, which fit in memory)."""
+    """Load a whole CSV or Parquet file (for test/training data, which fit in memory); a file
+    without rows (empty, or a header only) is a JobError like one that cannot be read."""
     import pandas as pd
 
     try:
         if file_format(path) == "parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path)
     except Exception as exc:
         raise JobError(f"cannot read {what} {path}: {first_line(exc)}") from exc
+    require_rows(len(frame), path, what)
+    return frame
+
+
+def require_rows(rows: int, path: str | os.PathLike[str], what: str = "data") -> None:
+    """JobError unless a file read for a job held at least one row."""
+    if rows == 0:
+        raise JobError(f"{what} {path} has no rows")
 
 
 def write_frame(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

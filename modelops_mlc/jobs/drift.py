@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 from modelops_mlc.errors import JobError, UsageError, first_line
-from modelops_mlc.jobs._data import data_ref, file_format, require_file
+from modelops_mlc.jobs._data import data_ref, file_format, require_file, require_rows
 from modelops_mlc.jobs.results import VERDICTS, DataRef, DriftResult, FeatureDrift
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ def _load(data: str | os.PathLike[str] | pd.DataFrame, what: str, columns: Seque
             frame = pacsv.read_csv(path, convert_options=opts).to_pandas()
     except Exception as exc:
         raise JobError(f"cannot read {what} data {path}: {first_line(exc)}") from exc
+    require_rows(len(frame), path, f"{what} data")
     return frame, data_ref(path, role=f"{what.upper()}_DATA", rows=len(frame))
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops_mlc.errors import JobError, MlcError, first_line
-from modelops_mlc.jobs._data import data_ref, file_format, require_file
+from modelops_mlc.jobs._data import data_ref, file_format, require_file, require_rows
 from modelops_mlc.jobs.results import DataRef, ScoreResult
 from modelops_mlc.registry import Registry
 from modelops_mlc.registry.client import sha256_file
@@ -251,6 +251,7 @@ def score(
             chunks += 1
         while writes:
             writes.popleft().result()
+        require_rows(rows, src, "input file")
         if out_schema is None:
             out_schema = schema.append(pa.field(PREDICTION, pa.float64()))
         writer.close(out_schema)

@@ -148,6 +148,8 @@ def complete(
     from modelops_mlc.insight.actor import current_actor
 
     variables = parse_pairs(var)
+    if not task_id.strip():
+        raise UsageError("a task id is required (see `mlc tasks`)")
     who = (user or current_actor().name.removeprefix("user:")).strip()
     signed_in = settings().engine_user if settings().engine_auth == "basic" else None
     if signed_in is not None:  # the engine knows who this is: the approver is the signed-in user, nobody else
