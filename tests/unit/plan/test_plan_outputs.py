@@ -207,6 +207,7 @@ def test_an_edge_plan_names_the_onnx_export_step(settings: Any, tmp_path: Path) 
     step = yaml.safe_load((out / "deployment/export-onnx.yaml").read_text())
     assert step["command"] == ["mlc", "model", "export", "fraud", "--format", "onnx"]
     assert step["produces"]["asset_role"] == "EDGE_MODEL"
+    _parses_as_mlc_command(" ".join(step["command"]))  # the export command's options, as the CLI has them
     assert not (out / "deployment/inferenceservice.yaml").exists()
 
 
