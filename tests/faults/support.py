@@ -132,7 +132,7 @@ class KilledWorker:
     def _active(self, instance_id: str) -> bool:
         return self.client.history_instance(instance_id).state == "ACTIVE"
 
-    def run(self, instance_id: str, topics: set[str], timeout: float = 240) -> None:
+    def run(self, instance_id: str, topics: set[str], timeout: float = 600) -> None:
         """Until the instance ends: each topic in ``topics`` gets one kill."""
         deadline = time.monotonic() + timeout
         pending = set(topics)

@@ -13,6 +13,7 @@ Full form (``make test-faults``): deploy-with-test too (train, deploy).
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,14 @@ LOCK_MS = 2000
 
 def test_worker_killed_during_each_back_test_topic(engine, tmp_path: Path, scenario: Scenario) -> None:
     """A passing back test (kills in get-model, run-test, notify) and a failing one (create-ticket);
-    a topic whose kill came too late is tried again on another instance (at most three)."""
-    home = make_home(tmp_path / "home", engine.url)
+    a topic whose kill came too late is tried again on another instance (at most three).
+
+    Notifications go to a Slack-style webhook (a local stand-in that answers after 3 s), so the
+    notify kill lands after the notification is stored and before the task completes: the
+    redelivered task must not store a second one. (The webhook itself may get the message again:
+    it has no idempotency key; ``webhook_posts`` records how often.)"""
+    webhook = SlowWebhook()
+    home = make_home(tmp_path / "home", engine.url, MLC_WEBHOOK_URL=webhook.url)
     paths = [(home.good, {"get-model", "run-test", "notify"}, "end_passed"),
              (home.flipped, {"create-ticket"}, "end_failed")]
     expected: dict[str, str] = {}
@@ -47,6 +54,7 @@ def test_worker_killed_during_each_back_test_topic(engine, tmp_path: Path, scena
                     driver.run(instance, topics - set(driver.killed))
         finally:
             delete_unfinished(client, driver.instances)
+            webhook.close()
         started = list(expected)
         scenario.faults = [f"worker kill -9 holding a {t} task" for t in driver.killed]
         scenario.peak_memory_mib = round(driver.peak_memory_mib, 1)
@@ -61,6 +69,7 @@ def test_worker_killed_during_each_back_test_topic(engine, tmp_path: Path, scena
         test_runs = _test_runs(home.settings, started, "FINISHED")
         scenario.effects_duplicated = sum(max(0, n - 1) for d in (notified, ticketed, test_runs) for n in d.values())
 
+    scenario.faults.append(f"webhook posts per notified instance: {sorted(webhook.posts_per(started).values())}")
     assert states == {"COMPLETED": len(started)}
     assert incidents == []
     assert ends == {i: [end] for i, end in expected.items()}
@@ -137,3 +146,32 @@ def _approve(client: EngineClient, instance_id: str) -> None:
     """Approve the instance's review as soon as it waits for one (a reviewer in Tasklist)."""
     [task] = wait_for(lambda: client.tasks(process_instance_id=instance_id), timeout=600, what="the review task")
     client.complete_task(task.id, {"approved": True, "review_comment": "faults"})
+
+
+class SlowWebhook:
+    """A Slack-style incoming webhook on loopback that answers each POST after ``delay_s``."""
+
+    def __init__(self, delay_s: float = 3.0) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        posts = self.posts = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                posts.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
+                time.sleep(delay_s)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def posts_per(self, instance_ids: list[str]) -> dict[str, int]:
+        return {i: sum(i in body for body in self.posts) for i in instance_ids}
+
+    def close(self) -> None:
+        self.server.shutdown()
