@@ -41,7 +41,12 @@ def verdict(client: EngineClient, **figures: Any) -> tuple[str, str]:
     ({"psi": 0.26, "feature": "age"}, "retrain", "PSI 0.260 of feature age above 0.25"),
     ({"psi": 0.05, "prediction": 0.15}, "notify", "prediction PSI 0.150 between 0.1 and 0.2"),
     ({"psi": 0.05, "prediction": 0.3}, "retrain", "prediction PSI 0.300 above 0.25"),
-    ({"psi": 0.05, "drop": 0.1}, "ok", "largest PSI 0.050 below 0.1"),
+    ({"psi": 0.05, "drop": 0.05}, "ok", "largest PSI 0.050 below 0.1"),
+    ({"psi": 0.05, "drop": 0.06}, "investigate", "accuracy 6.0 % below the baseline (more than 5 %)"),
+    ({"psi": 0.05, "drop": 0.1}, "investigate", "accuracy 10.0 % below the baseline (more than 5 %)"),
+    ({"psi": 0.15, "feature": "age", "drop": 0.07}, "investigate", "accuracy 7.0 % below the baseline (more than 5 %)"),
+    ({"psi": 0.26, "feature": "age", "drop": 0.07}, "retrain", "PSI 0.260 of feature age above 0.25"),
+    ({"psi": 0.05, "prediction": 0.3, "drop": 0.07}, "retrain", "prediction PSI 0.300 above 0.25"),
     ({"psi": 0.05, "drop": 0.12}, "retrain", "accuracy 12.0 % below the baseline (more than 10 %)"),
     ({"psi": 0.22, "feature": "age", "drop": 0.3}, "retrain", "accuracy 30.0 % below the baseline (more than 10 %)"),
     ({"psi": 0.05, "fairness": 0.15}, "investigate", "fairness gap 0.150 above 0.1"),
@@ -76,6 +81,13 @@ def test_prediction_psi_thresholds_follow_the_risk_tier(client, tier, prediction
 
 
 def test_fairness_and_accuracy_do_not_depend_on_the_tier(client) -> None:
-    for tier in ("HIGH", "LOW", None):
+    for tier in ("HIGH", "MEDIUM", "LOW", None):
         assert verdict(client, tier=tier, psi=0.01, fairness=0.15)[0] == "investigate"
         assert verdict(client, tier=tier, psi=0.01, drop=0.12)[0] == "retrain"
+        assert verdict(client, tier=tier, psi=0.01, drop=0.07)[0] == "investigate"
+        assert verdict(client, tier=tier, psi=0.01, drop=0.04)[0] == "ok"
+
+
+@pytest.mark.parametrize("tier, psi", [("HIGH", 0.21), ("LOW", 0.31)])
+def test_an_accuracy_drop_to_investigate_does_not_hide_a_tier_s_retrain(client, tier, psi) -> None:
+    assert verdict(client, tier=tier, psi=psi, feature="age", drop=0.07)[0] == "retrain"

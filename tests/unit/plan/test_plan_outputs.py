@@ -326,9 +326,12 @@ def test_plan_md_gives_each_decision_with_its_rule(written: Path) -> None:
 def test_plan_thresholds_point_at_the_dmn_rules_and_the_alert_rules(written: Path) -> None:
     homes = {t["id"]: t for t in json.loads((written / "plan.json").read_text())["thresholds"]}
     assert homes["accuracy_retrain"]["where"] == "mlc-monitor-criteria rule rule_accuracy_drop_retrain"
+    assert homes["accuracy_investigate"]["where"] == "mlc-monitor-criteria rule rule_accuracy_drop_investigate"
+    assert all(t["home"] != "none" for t in homes.values()), [t for t in homes.values() if t["home"] == "none"]
     assert homes["psi_retrain"]["home"] == "dmn" and homes["psi_monitor"]["home"] == "dmn"
     assert homes["error_rate_alert"]["where"] == "monitoring/alerts.yaml alert MlcErrorRateHigh"
     assert homes["error_rate_page"]["where"] == "monitoring/alerts.yaml alert MlcErrorRatePage"
     text = (written / "PLAN.md").read_text()
     for t in homes.values():
         assert t["words"] in text
+    assert "nowhere yet" not in text and "does not act" not in text
