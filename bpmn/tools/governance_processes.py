@@ -27,8 +27,11 @@ def _from_result(variable: str, output: str) -> str:
 # The review task (mlc-deploy-with-test's task_review) records who approved and refuses the
 # submitter when SEPARATION_OF_DUTIES is on. JUEL cannot throw, so the refusal is a lookup that
 # fails with the sentence in its message; the engine rolls the completion back, nothing changes.
-_APPROVER = ("(empty task.assignee ? execution.getProcessEngineServices().getIdentityService()"
-             ".getCurrentAuthentication().userId : task.assignee)")
+# The approver is who completes the task: the authenticated user when the engine knows one (REST
+# with auth on, Tasklist), else the assignee (the CLI claims the task for its user first), so a
+# reviewer who claims a task for someone else still approves as themselves.
+_AUTHENTICATION = "execution.getProcessEngineServices().getIdentityService().getCurrentAuthentication()"
+_APPROVER = f"(empty {_AUTHENTICATION} ? task.assignee : {_AUTHENTICATION}.userId)"
 _SOD_BROKEN = (f"{var('SEPARATION_OF_DUTIES')} == true and (empty {var('APPROVED_BY')} or "
                f"{var('APPROVED_BY')}.equalsIgnoreCase({var('SUBMITTED_BY')}))")
 _SOD_MESSAGE = (f"(empty {var('APPROVED_BY')} ? '{SOD_PREFIX} the approver of '.concat(MODEL_ID).concat('/')"

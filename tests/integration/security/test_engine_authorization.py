@@ -114,3 +114,44 @@ def test_only_reviewers_complete_reviews(secure_engine: SecureEngine, admin, rev
 def test_wrong_password_is_refused_as_credentials(secure_engine: SecureEngine) -> None:
     r = secure_engine.mlc("processes", env={"MLC_ENGINE_USER": "mallory", "MLC_ENGINE_PASSWORD": "guess"})
     assert r.returncode == 6 and "refused the credentials (401)" in r.stderr
+
+
+def test_a_reviewer_approves_as_themselves_whoever_the_task_is_claimed_for(
+        secure_engine: SecureEngine, admin, review_process, tmp_path: Path) -> None:
+    """The review listeners of the generated processes: with authentication on, the approver is
+    the signed-in user, so claiming a task for someone else does not dodge separation of duties."""
+    import xml.etree.ElementTree as ET
+
+    path, key, signal = review_process
+    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL", "camunda": "http://camunda.org/schema/1.0/bpmn"}
+    review = ET.parse(DATA.parents[1] / "bpmn" / "deploy_with_test.bpmn").find(".//bpmn:userTask[@id='task_review']", ns)
+    listeners = "".join(f'<camunda:taskListener expression="{el.get("expression").replace(chr(34), "&quot;")}" '
+                        f'event="{el.get("event")}" />' for el in review.iterfind(".//camunda:taskListener", ns))
+    text = path.read_text()
+    start = text.index('<bpmn:userTask id="review"')
+    end = text.index(">", start) + 1
+    path.write_text(f"{text[:end]}<bpmn:extensionElements>{listeners}</bpmn:extensionElements>{text[end:]}")
+    admin.deploy_processes([path])
+
+    def review_task(**variables) -> tuple[str, str]:
+        before = {i.id for i in admin.instances(process_key=key)}
+        admin.signal(signal, {"MODEL_ID": "sec-model", "MODEL_VERSION": "1", **variables})
+        [instance] = [i for i in admin.instances(process_key=key) if i.id not in before]
+        [task] = admin.tasks(process_instance_id=instance.id)
+        return instance.id, task.id
+
+    def as_bob_for_carol(task_id: str) -> httpx.Response:
+        bob = {"auth": ("bob", "pw-bob"), "timeout": 30}
+        assert httpx.post(f"{secure_engine.url}/task/{task_id}/claim", json={"userId": "carol"}, **bob).status_code == 204
+        return httpx.post(f"{secure_engine.url}/task/{task_id}/complete", json={}, **bob)
+
+    instance_id, task_id = review_task()
+    assert as_bob_for_carol(task_id).status_code == 204
+    approver = admin.history("variable-instance", query={"processInstanceId": instance_id, "variableName": "APPROVED_BY"})
+    assert [v["value"] for v in approver] == ["bob"]
+
+    # bob submitted this one: claimed for carol or not, bob cannot approve it
+    instance_id, task_id = review_task(SUBMITTED_BY="bob", SEPARATION_OF_DUTIES=True)
+    refused = as_bob_for_carol(task_id)
+    assert refused.status_code == 500 and "Separation of duties: bob submitted sec-model/1" in refused.json()["message"]
+    assert admin.history_instance(instance_id).state == "ACTIVE"
