@@ -43,13 +43,7 @@ def _column_types(signature: dict[str, Any] | None) -> dict[str, Any]:
     return types
 
 
-def _csv_block_size(path: Path, chunk_rows: int) -> int:
-    """Bytes per CSV block for about ``chunk_rows`` rows, estimated from the file's head."""
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
-    lines = max(head.count(b"\n") - 1, 1)
-    per_row = max(len(head) // lines, 1) if head.count(b"\n") > 1 else 256
-    return int(min(max(per_row * chunk_rows, 1 << 16), 1 << 30))
+CSV_BLOCK_BYTES = 1 << 20  # pyarrow reads up to 32 CSV blocks ahead of the parser: this bounds that to 32 MiB
 
 
 def _batches(path: Path, chunk_rows: int, types: dict[str, Any]) -> tuple[Any, Iterator[Any]]:
@@ -67,17 +61,32 @@ def _batches(path: Path, chunk_rows: int, types: dict[str, Any]) -> tuple[Any, I
     header.close()
     reader = pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(block_size=_csv_block_size(path, chunk_rows)),
+        read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
         convert_options=pacsv.ConvertOptions(column_types={k: v for k, v in types.items() if k in names}),
     )
     return reader.schema, _sliced(reader, chunk_rows)
 
 
 def _sliced(batches: Any, chunk_rows: int) -> Iterator[Any]:
-    """CSV blocks are sized in bytes; cut them so no chunk exceeds ``chunk_rows``."""
+    """CSV blocks are sized in bytes: gather or cut them into chunks of ``chunk_rows`` rows."""
+    import pyarrow as pa
+
+    held: list[Any] = []
+    count = 0
     for batch in batches:
-        for start in range(0, batch.num_rows, chunk_rows):
-            yield batch.slice(start, chunk_rows)
+        held.append(batch)
+        count += batch.num_rows
+        if count < chunk_rows:
+            continue
+        joined = held[0] if len(held) == 1 else pa.Table.from_batches(held).combine_chunks().to_batches()[0]
+        start = 0
+        while joined.num_rows - start >= chunk_rows:
+            yield joined.slice(start, chunk_rows)
+            start += chunk_rows
+        held = [joined.slice(start)] if start < joined.num_rows else []
+        count = joined.num_rows - start
+    if count:
+        yield held[0] if len(held) == 1 else pa.Table.from_batches(held).combine_chunks().to_batches()[0]
 
 
 class _HashingFile(io.FileIO):

@@ -42,7 +42,7 @@ def test_many_chunks_keep_row_order_and_hashes(registry, breast_cancer, tmp_path
 def test_a_bad_value_late_in_the_file_fails_cleanly(registry, breast_cancer, tmp_path) -> None:
     X, _, model = breast_cancer
     registry.register("bc", estimator=model, input_example=X.head(2))
-    data = pd.concat([X] * 8, ignore_index=True).astype({"mean radius": object})
+    data = pd.concat([X] * 40, ignore_index=True).astype({"mean radius": object})  # several CSV blocks
     data.loc[len(data) - 1, "mean radius"] = "not a number"
     src = tmp_path / "input.csv"
     data.to_csv(src, index=False)
