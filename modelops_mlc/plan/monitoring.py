@@ -2,10 +2,10 @@
 
 The names are those ``mlc runtime serve`` exposes at ``/metrics`` (modelops_mlc/runtimes/server.py):
 counters ``mlc_inference_requests_total`` and ``mlc_inference_errors_total`` (labels model, version,
-protocol; errors also status), the histogram ``mlc_inference_latency_seconds`` and the gauge
-``mlc_runtime_models_loaded``. The monitor's drift figures (PSI) are not Prometheus metrics: they
-are kept in the MLC store and MLflow (`mlc monitor history`), so the dashboard says where to find
-them instead of charting a series that does not exist.
+protocol; errors also status), the histogram ``mlc_inference_latency_seconds``, the gauge
+``mlc_runtime_models_loaded`` and the monitor's drift figures: ``mlc_drift_psi`` (labels model,
+version, feature), the PSI of each feature in the model's latest monitor run, which the server reads
+from the MLC store (modelops_mlc/runtimes/drift_metrics.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ REQUESTS = "mlc_inference_requests_total"
 ERRORS = "mlc_inference_errors_total"
 LATENCY = "mlc_inference_latency_seconds_bucket"
 LOADED = "mlc_runtime_models_loaded"
-METRICS = (REQUESTS, ERRORS, LATENCY, LOADED)
+PSI = "mlc_drift_psi"
+METRICS = (REQUESTS, ERRORS, LATENCY, LOADED, PSI)
 DATASOURCE = {"type": "prometheus", "uid": "mlc-prometheus"}
 DASHBOARD_UID = "mlc-runtime"
 
@@ -35,8 +36,8 @@ def error_rate_expr(model: str | None, window: str) -> str:
     return (f"sum by (model) (rate({ERRORS}{sel}[{window}])) / sum by (model) (rate({REQUESTS}{sel}[{window}]))")
 
 
-def _threshold(action: str) -> float:
-    return next(t.value for t in THRESHOLDS if t.id == f"error_rate_{action}")
+def _threshold(action: str, metric: str = "error_rate") -> float:
+    return next(t.value for t in THRESHOLDS if t.id == f"{metric}_{action}")
 
 
 def alert_rules(model: str | None = None, *, latency_ms: float | None = None) -> dict[str, Any]:
@@ -76,15 +77,17 @@ def alert_rules(model: str | None = None, *, latency_ms: float | None = None) ->
 
 def dashboard(model: str | None = None) -> dict[str, Any]:
     """The Grafana dashboard (built with grafana-foundation-sdk) as the JSON Grafana loads: rps, error
-    rate, latency p50/p95/p99 and the loaded versions of the runtimes, per model (a template variable)."""
+    rate, latency p50/p95/p99, the loaded versions of the runtimes and each feature's PSI in the latest
+    monitor run with the monitor and retrain thresholds as lines, per model (a template variable)."""
     import json
 
     from grafana_foundation_sdk.builders import common
     from grafana_foundation_sdk.builders import dashboard as db
-    from grafana_foundation_sdk.builders import prometheus, text, timeseries
+    from grafana_foundation_sdk.builders import prometheus, timeseries
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
     from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement, SortOrder, TooltipDisplayMode
-    from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh
+    from grafana_foundation_sdk.models.common import GraphTresholdsStyleMode
+    from grafana_foundation_sdk.models.dashboard import DataSourceRef, Threshold, ThresholdsMode, VariableRefresh
 
     source = DataSourceRef(type_val=DATASOURCE["type"], uid=DATASOURCE["uid"])
     rate = "$__rate_interval"
@@ -102,6 +105,16 @@ def dashboard(model: str | None = None) -> dict[str, Any]:
             built = built.with_target(q)
         return built
 
+    lines = [Threshold(None, "green"), *(Threshold(_threshold(action, "psi"), color) for action, color in (
+        ("monitor", "yellow"), ("investigate", "orange"), ("retrain", "red")))]
+    psi_panel = (panel("Drift: PSI per feature (latest monitor run)", "none",
+                       query(f"max by (model, version, feature) ({PSI}{sel})", "{{model}}/{{version}} {{feature}}"))
+                 .description("Each feature's PSI in the model's latest monitor run, as the model server reads it "
+                              "from the MLC store. Lines: the monitor's default thresholds (monitor, investigate, "
+                              "retrain); mlc-monitor-criteria moves them by risk tier (PLAN.md names the rules).")
+                 .span(24).min(0)
+                 .thresholds(db.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(lines))
+                 .thresholds_style(common.GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.DASHED)))
     latency = [query(f"histogram_quantile({q}, sum by (model, le) (rate({LATENCY}{sel}[{rate}])))",
                      f"{{{{model}}}} p{int(q * 100)}", ref) for q, ref in ((0.5, "A"), (0.95, "B"), (0.99, "C"))]
     variable = (db.QueryVariable("model").label("model").datasource(source)
@@ -122,9 +135,7 @@ def dashboard(model: str | None = None) -> dict[str, Any]:
                           query(error_rate_expr(None, rate), "{{model}}")))
         .with_panel(panel("Latency p50 / p95 / p99", "s", *latency))
         .with_panel(panel("Model versions loaded", "short", query(f"sum({LOADED})", "loaded")))
-        .with_panel(text.Panel().title("Drift (PSI)").height(4).span(24).content(
-            "The monitor's PSI figures are not Prometheus metrics: each monitor run is kept in the MLC store and "
-            "MLflow. See `mlc monitor history MODEL` or `mlc report`.").mode("markdown"))
+        .with_panel(psi_panel)
         .build()
     )
     return json.loads(json.dumps(built, cls=JSONEncoder))

@@ -190,6 +190,13 @@ class _Metrics:
         self._gauge("mlc_shadow_failures", "Shadow predictions that failed", lambda: mirror.failed)
         self._gauge("mlc_shadow_skipped", "Requests not mirrored (shadow queue full)", lambda: mirror.dropped)
 
+    def track_drift(self, settings: "Settings", models: Callable[[], list[str]]) -> None:
+        """Expose the latest monitor run of each of ``models()`` (mlc_drift_psi, ...): a custom collector
+        in the rendered registry only, so with --workers N it is reported once, never summed."""
+        from modelops_mlc.runtimes.drift_metrics import DriftCollector
+
+        self._output.register(DriftCollector(settings, models))
+
     def render(self) -> bytes:
         from prometheus_client import generate_latest
 
@@ -222,6 +229,7 @@ class ModelServer:
         self.predlog = PredictionLog(settings)
         self.mirror = ShadowMirror(self.predlog)
         self.metrics.track(self.predlog, self.mirror)
+        self.metrics.track_drift(settings, lambda: list(self.routes))
         self._feedback: Any = None
         self._snapshot: list[tuple[Any, ...]] | None = None
         self._failed_at: dict[tuple[str, str], float] = {}
@@ -605,7 +613,8 @@ class ModelServer:
                 raise HttpError(503, exc.message) from None
 
         async def metrics(_: Request) -> Response:
-            return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+            body = await asyncio.to_thread(self.metrics.render)  # the drift figures may read the store
+            return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
         async def admin_status(request: Request) -> Response:
             self._check_admin(request)

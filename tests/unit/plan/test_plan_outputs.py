@@ -70,7 +70,11 @@ def test_the_dashboard_loads_as_a_grafana_dashboard_model(written: Path) -> None
     model = Dashboard.from_json(json.loads((written / "monitoring/dashboard.json").read_text()))
     assert model.title == "modelops-mlc runtimes: fraud" and model.uid
     titles = [p.title for p in model.panels or [] if isinstance(p, Panel)]
-    assert {"Requests per second", "Error rate", "Latency p50 / p95 / p99"} <= set(titles)
+    assert {"Requests per second", "Error rate", "Latency p50 / p95 / p99",
+            "Drift: PSI per feature (latest monitor run)"} <= set(titles)
+    psi = next(p for p in model.panels if isinstance(p, Panel) and p.title.startswith("Drift"))
+    assert "mlc_drift_psi" in psi.targets[0].expr
+    assert [t.value for t in psi.field_config.defaults.thresholds.steps] == [None, 0.1, 0.2, 0.25]
     latency = next(p for p in model.panels if isinstance(p, Panel) and p.title.startswith("Latency"))
     assert all(isinstance(t, Dataquery) for t in latency.targets)
     assert [t.expr.split(",")[0] for t in latency.targets] == [
@@ -78,22 +82,29 @@ def test_the_dashboard_loads_as_a_grafana_dashboard_model(written: Path) -> None
     assert model.templating.list_val[0].current.value == "fraud"
 
 
-def _served_metric_names() -> set[str]:
-    """What a real model server exposes at /metrics after one good and one failed request."""
+def _served_metric_names(settings: Any) -> set[str]:
+    """What a real model server exposes at /metrics after one good and one failed request, serving a model
+    with a monitor run in the store."""
     from prometheus_client.parser import text_string_to_metric_families
 
+    from modelops_mlc.monitoring.history import FeatureResult, MonitorRun, record_run
+    from modelops_mlc.registry import Registry
     from modelops_mlc.runtimes.server import _Metrics
 
+    record_run(settings, Registry(settings), MonitorRun(model_id="fraud", model_version="1", verdict="notify",
+                                                        features=[FeatureResult(feature="amount", psi=0.12)]),
+               dedupe_key="plan-metric-names:1")
     metrics = _Metrics()
+    metrics.track_drift(settings, lambda: ["fraud"])
     metrics.observe("fraud", "1", "v2", 0.01, 200)
     metrics.observe("fraud", "1", "v2", 0.02, 500)
     return {s.name for f in text_string_to_metric_families(metrics.render().decode()) for s in f.samples}
 
 
-def test_dashboard_and_alerts_query_only_metrics_the_model_server_exposes(written: Path) -> None:
+def test_dashboard_and_alerts_query_only_metrics_the_model_server_exposes(written: Path, settings: Any) -> None:
     import re
 
-    exposed = _served_metric_names()
+    exposed = _served_metric_names(settings)
     board = json.loads((written / "monitoring/dashboard.json").read_text())
     rules = yaml.safe_load((written / "monitoring/alerts.yaml").read_text())
     queries = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
@@ -101,7 +112,8 @@ def test_dashboard_and_alerts_query_only_metrics_the_model_server_exposes(writte
     queries += [r["expr"] for g in rules["groups"] for r in g["rules"]]
     used = {name for q in queries for name in re.findall(r"\b(mlc_[a-z_]+)\b", q)}
     assert used and used <= exposed, used - exposed
-    assert {"mlc_inference_requests_total", "mlc_inference_errors_total", "mlc_inference_latency_seconds_bucket"} <= used
+    assert {"mlc_inference_requests_total", "mlc_inference_errors_total", "mlc_inference_latency_seconds_bucket",
+            "mlc_drift_psi"} <= used
 
 
 # ---------------------------------------------------------------- Prometheus
