@@ -4,7 +4,8 @@ process group, whose locked tasks come back when their lock expires).
 
 One registered model (StandardScaler + Ridge on diabetes, bench/_models.py) and its labelled test
 data; bpmn/ deployed to a throwaway local engine (or ``--engine-url``). Checked and reported:
-instances lost (signals that started no instance, or instances that never ended: must be 0),
+instances lost (signals that started no instance, or instances that ended other than completed:
+must be 0) and those still running when the run gave up (``--timeout``),
 incidents (none is expected, so every one is unexplained: must be 0), effects duplicated
 (notifications and tickets per instance beyond one: must be 0), and the worker's memory: its
 process tree's RSS sampled every 2 s, the slope of a linear regression (scipy.stats.linregress)
@@ -186,7 +187,10 @@ def run(settings: Any, env: dict[str, str], work: Path, count: int, minutes: flo
         "instances_started": fired - failed_signals,
         "signals_failed": failed_signals,
         "instances_completed": sum(r.get("state") == "COMPLETED" for r in ended),
-        "instances_lost": count - len(ended),
+        # lost: a signal that started no instance, or an instance gone without ending
+        "instances_lost": (fired - failed_signals) - len(ids) + len([r for r in rows if r.get("state") not in
+                                                                      ("ACTIVE", "COMPLETED")]),
+        "instances_still_running": len([r for r in rows if r.get("state") == "ACTIVE"]),
         "outcomes": outcomes,
         "wall_s": round(wall, 1),
         "instances_per_s": round(len(ended) / wall, 2),
