@@ -85,3 +85,12 @@ test-faults: setup engine
 SOAK_ARGS ?=
 soak: setup engine
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+# Bad input: many more hypothesis examples against the CLI and the model server, and the 1 GB
+# file batch scoring must stream (`make test` runs a few dozen examples and skips the 1 GB file).
+.PHONY: test-fuzz test-bigfile
+test-fuzz: setup engine
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest --timeout=7200 tests/fuzz $(PYTEST_ARGS)
+
+test-bigfile: setup
+	$(BIN)/pytest -m bigfile tests/unit/jobs/test_bad_data.py $(PYTEST_ARGS)

@@ -49,6 +49,23 @@ def read_frame(path: Path, what: str = "data") -> pd.DataFrame:
     return frame
 
 
+def require_signature_types(df: pd.DataFrame, signature: dict | None, what: str = "data") -> None:
+    """JobError naming the first value that is not a number in a column the signature calls numeric."""
+    import pandas as pd
+
+    from modelops_mlc.runtimes.modelinfo import NUMERIC_TYPES, signature_columns
+
+    for col in signature_columns(signature) or []:
+        if col.type not in NUMERIC_TYPES or col.name not in df.columns or pd.api.types.is_numeric_dtype(df[col.name]):
+            continue
+        values = df[col.name]
+        bad = pd.to_numeric(values, errors="coerce").isna() & values.notna()
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            raise JobError(f"{what}: column {col.name!r} ({col.type}) holds {values.iloc[row]!r} in row {row}, "
+                           "not a number")
+
+
 def require_rows(rows: int, path: str | os.PathLike[str], what: str = "data") -> None:
     """JobError unless a file read for a job held at least one row."""
     if rows == 0:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops_mlc.errors import JobError, MissingDataError, MlcError, first_line
-from modelops_mlc.jobs._data import data_ref, read_frame, require_file, role_data, write_frame
+from modelops_mlc.jobs._data import (data_ref, read_frame, require_file, require_signature_types, role_data,
+                                     write_frame)
 from modelops_mlc.jobs.results import CompareResult, DataRef, MetricComparison, TestResult
 from modelops_mlc.registry import ModelVersionInfo, Registry
 from modelops_mlc.registry.quiet import quiet_mlflow
@@ -303,6 +304,8 @@ def metrics_test(
     data_in.rows = len(df)
     params = {"data_uri": data_in.uri[:500], "data_sha256": data_in.sha256 or "", "target": target, "rows": len(df)}
     tags: dict[str, str] = {}
+    _features(info, df, target)  # data that cannot fit the model fails before a run records anything
+    require_signature_types(df, info.signature, "test data")
     with registry.start_run(
         f"test-{info.name}-v{info.version}",
         {"mlc.kind": "test", "mlc.model_name": info.name, "mlc.model_version": info.version, **(run_tags or {})},
