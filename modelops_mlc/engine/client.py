@@ -175,6 +175,8 @@ class EngineClient:
         for node in self._nodes.order():
             try:
                 response = self._http.request(method, node + path, **kwargs)
+            except httpx.InvalidURL as exc:  # an id typed with characters no URL can carry
+                raise UsageError(f"{path!r} cannot be sent to the engine: {exc}") from None
             except httpx.TransportError as exc:
                 log.debug("engine transport error on %s %s at %s: %s", method, path, node, exc)
                 sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
