@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.support import Scenario, write_summary
+from tests.support.markers import skip_unless_selected
 
 ROOT = Path(__file__).resolve().parents[2]
 _SCENARIOS: list[Scenario] = []
@@ -31,12 +32,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in Path(str(item.fspath)).parents and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(TIMEOUT_S))
-    if "faults" in (config.getoption("markexpr") or ""):
-        return
-    skip = pytest.mark.skip(reason="full fault scenario: `make test-faults`")
-    for item in items:
-        if item.get_closest_marker("faults"):
-            item.add_marker(skip)
+    skip_unless_selected(config, items, "faults", "full fault scenario: `make test-faults`")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -27,6 +27,7 @@ import pytest
 from modelops_mlc.config import Settings
 from modelops_mlc.engine.local import LocalEngine
 from tests.conftest import free_port, mlc_command
+from tests.support.markers import skip_unless_selected
 from tests.support.postgres import PostgresCluster
 
 JOB_LOCK_MS = 10_000
@@ -35,12 +36,7 @@ NODE_NAMES = ("a", "b")
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The long runs (marker ``cluster``) only when asked for with ``-m cluster`` (make test-cluster)."""
-    if "cluster" in (config.getoption("markexpr") or ""):
-        return
-    skip = pytest.mark.skip(reason="long cluster run: `make test-cluster`")
-    for item in items:
-        if item.get_closest_marker("cluster"):
-            item.add_marker(skip)
+    skip_unless_selected(config, items, "cluster", "long cluster run: `make test-cluster`")
 
 
 @dataclass
