@@ -46,7 +46,6 @@ class Stack:
 def stack(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A home on the session's engine with model version 1 registered (before any plan) and its data files."""
     import mlflow.sklearn
-    import pandas as pd
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
 
@@ -80,7 +79,15 @@ def _schedules(stack: Stack) -> dict[str, list[str]]:
             for key in ("mlc-monitor-schedule", "mlc-retrain-schedule")}
 
 
-def test_plan_apply_twice_makes_the_plan_real_once(stack: Stack) -> None:
+@dataclass
+class Applied:
+    plan_dir: Path
+    report: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def applied(stack: Stack) -> Applied:
+    """`mlc plan` then a first `mlc plan apply` of a production plan for the stack's model."""
     inputs = {
         "model_name": stack.model, "model_type": "classification", "deployment_target": "online",
         "scale_requirements": {"latency_ms": 150, "rps": 50}, "governance_level": "production",
@@ -96,7 +103,11 @@ def test_plan_apply_twice_makes_the_plan_real_once(stack: Stack) -> None:
 
     first = stack.mlc("plan", "apply", "plan", "--bpmn-dir", "bpmn", "--json")
     assert first.returncode == 0, first.stderr
-    report = json.loads(first.stdout)
+    return Applied(plan_dir=plan_dir, report=json.loads(first.stdout))
+
+
+def test_plan_apply_twice_makes_the_plan_real_once(stack: Stack, applied: Applied) -> None:
+    plan_dir, report = applied.plan_dir, applied.report
     assert report["changed"] is True
     steps = {s["step"]: s for s in report["steps"]}
     assert steps["model"]["status"] == "changed"
@@ -125,7 +136,7 @@ def test_plan_apply_twice_makes_the_plan_real_once(stack: Stack) -> None:
     assert stack.client.request("GET", "/deployment/count", params={"name": "mlc"})["count"] == deployments
 
 
-def test_register_enforces_the_applied_schema(stack: Stack) -> None:
+def test_register_enforces_the_applied_schema(stack: Stack, applied: Applied) -> None:
     refused = stack.mlc("model", "register", stack.model, "--path", "model", "--tag", "target=label")
     assert refused.returncode == 2
     assert refused.stderr.startswith("error: version metadata of " + stack.model)
