@@ -7,8 +7,10 @@ keyword overrides an entry point passes (its command-line flags).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +53,39 @@ def redact_url(url: str) -> str:
     """``url`` fit for a log or an error: the password of ``user:password@`` and of a
     ``password=`` parameter replaced by ``***`` (database URLs carry them)."""
     return _URL_PASSWORD.sub(lambda m: (m.group("keep") or m.group("param")) + "***", url)
+
+
+def url_without_password(url: str) -> str:
+    """``url`` fit for a file on disk: the passwords :func:`redact_url` masks removed instead
+    (``user:password@`` becomes ``user@``, a ``password=`` parameter goes, the rest unchanged)."""
+
+    def drop(m: re.Match[str]) -> str:
+        if m.group("keep"):
+            return m.group("keep")[:-1]  # `//user:` -> `//user`, before the `@`
+        return "?" if m.group("param")[0] == "?" else ""  # the query's first parameter keeps its `?`
+
+    cleaned = _URL_PASSWORD.sub(drop, url)
+    return re.sub(r"\?[&;]", "?", cleaned, count=1).removesuffix("?")  # `?&a=1` -> `?a=1`, a bare `?` goes
+
+
+def is_loopback(host: str) -> bool:
+    """The address (or every address a name resolves to) is a loopback one."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(found) and all(ipaddress.ip_address(a.split("%", 1)[0]).is_loopback for a in found)
+
+
+def client_host(host: str) -> str:
+    """Where a client on this machine reaches an engine bound to ``host``."""
+    if host in ("0.0.0.0", "::", "[::]", "") or is_loopback(host):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 class Settings(BaseSettings):
@@ -108,7 +143,7 @@ class Settings(BaseSettings):
     def _derive(self) -> "Settings":
         self.home = Path(self.home).expanduser()
         if not self.engine_url:
-            self.engine_url = f"http://127.0.0.1:{self.engine_port}/engine-rest"
+            self.engine_url = f"http://{client_host(self.engine_host)}:{self.engine_port}/engine-rest"
         # several comma-separated URLs: the nodes of one engine cluster (engine/gateway.py Nodes)
         self.engine_url = ",".join(u.strip().rstrip("/") for u in self.engine_url.split(",") if u.strip())
         if self.postgres_url:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelops_mlc.config import url_without_password
 from modelops_mlc.errors import LocalEngineError, UsageError
 
 if TYPE_CHECKING:
@@ -129,16 +130,6 @@ class Daemon:
         return PartStatus(self.name, pid is not None, healthy, pid, detail, str(self.log_file))
 
 
-def _without_password(url: str) -> str:
-    """``url`` with the password of its ``user:password@`` part removed (the rest unchanged)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", "@", 1)))
-
-
 @dataclass
 class Extras:
     """The optional parts of a stack: folder watchers (folder, model) and an ``mlflow server`` over
@@ -169,14 +160,14 @@ class Extras:
         # No password on disk: `backend` takes it back from the settings of the `mlc up` that runs it.
         saved = asdict(self)
         if self.mlflow_backend:
-            saved["mlflow_backend"] = _without_password(self.mlflow_backend)
+            saved["mlflow_backend"] = url_without_password(self.mlflow_backend)
         write_status(self.path(home), saved)
 
     def backend(self, settings: "Settings") -> str:
         """The recorded registry database, with the settings' password when it is the same database."""
         recorded = str(self.mlflow_backend)
         current = settings.mlflow_tracking_uri
-        return current if _without_password(current) == _without_password(recorded) else recorded
+        return current if url_without_password(current) == url_without_password(recorded) else recorded
 
     @property
     def mlflow_url(self) -> str:

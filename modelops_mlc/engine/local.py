@@ -18,7 +18,6 @@ MLC groups and their grants (:mod:`.authorization`). See docs/security.md.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import shutil
@@ -34,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from modelops_mlc.config import redact_url
+from modelops_mlc.config import client_host, is_loopback, redact_url
 from modelops_mlc.engine import gateway
 from modelops_mlc.errors import LocalEngineError, MlcError, UsageError
 
@@ -73,26 +72,6 @@ class EngineStatus:
     version: str | None = None
     uptime_s: float | None = None
     note: str | None = None
-
-
-def is_loopback(host: str) -> bool:
-    """The address (or every address a name resolves to) is a loopback one."""
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        pass
-    try:
-        found = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError:
-        return False
-    return bool(found) and all(ipaddress.ip_address(a.split("%", 1)[0]).is_loopback for a in found)
-
-
-def _client_host(host: str) -> str:
-    """Where a client on this machine reaches an engine bound to ``host``."""
-    if host in ("0.0.0.0", "::", "[::]", "") or is_loopback(host):
-        return "127.0.0.1"
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _port_in_use(port: int) -> bool:
@@ -141,7 +120,7 @@ class LocalEngine:
         self.log_file = self.dir / "engine.log"
         self.port = port or settings.engine_port
         self.host = host or settings.engine_host
-        self.url = f"http://{_client_host(self.host)}:{self.port}/engine-rest"
+        self.url = f"http://{client_host(self.host)}:{self.port}/engine-rest"
         self.project = find_engine_project()
 
     # -- the jar ------------------------------------------------------------------------------

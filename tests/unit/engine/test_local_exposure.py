@@ -72,3 +72,17 @@ def test_cli_refuses_before_looking_for_java(run_mlc, tmp_path: Path) -> None:
     # MLC_ENGINE_HOST is the same setting
     r = run_mlc("engine", "start", env={**no_java, "MLC_ENGINE_HOST": "0.0.0.0"})
     assert r.returncode == 2 and "without authentication" in r.stderr
+
+
+@pytest.mark.parametrize(("host", "url"), [
+    ("10.0.0.5", "http://10.0.0.5:18080/engine-rest"),
+    ("fd00::5", "http://[fd00::5]:18080/engine-rest"),
+    ("0.0.0.0", "http://127.0.0.1:18080/engine-rest"),
+    ("localhost", "http://127.0.0.1:18080/engine-rest"),
+])
+def test_clients_default_to_the_address_the_engine_binds(tmp_path: Path, monkeypatch, host: str, url: str) -> None:
+    monkeypatch.delenv("MLC_ENGINE_URL", raising=False)
+    monkeypatch.setenv("MLC_ENGINE_HOST", host)
+    settings = Settings(home=tmp_path, engine_port=18080)
+    assert settings.engine_url == url == LocalEngine(settings).url  # `mlc process start` reaches `mlc engine start`
+    assert Settings(home=tmp_path, engine_port=18080, engine_url="http://e:1/engine-rest").engine_url == "http://e:1/engine-rest"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
+
 from modelops_mlc.config import Settings
 from modelops_mlc.stack import MLFLOW_LOCAL_DELIVERY, Extras, Stack
 
@@ -62,12 +64,18 @@ def test_an_mlflow_server_stack_runs_the_server_on_the_registry_database(setting
     assert [d.name for d in Stack(settings).daemons] == ["worker", "runtime", "ticket-watcher"]
 
 
-def test_the_recorded_stack_keeps_no_database_password(settings: Settings) -> None:
-    on_postgres = settings.model_copy(update={"mlflow_tracking_uri": "postgresql://mlc:s3cret-pw@127.0.0.1:5432/mlflow"})
+@pytest.mark.parametrize(("backend", "recorded_as"), [
+    ("postgresql://mlc:s3cret-pw@127.0.0.1:5432/mlflow", "postgresql://mlc@127.0.0.1:5432/mlflow"),
+    # libpq's password parameter
+    ("postgresql://mlc@127.0.0.1:5432/mlflow?password=s3cret-pw&sslmode=require",
+     "postgresql://mlc@127.0.0.1:5432/mlflow?sslmode=require"),
+])
+def test_the_recorded_stack_keeps_no_database_password(settings: Settings, backend: str, recorded_as: str) -> None:
+    on_postgres = settings.model_copy(update={"mlflow_tracking_uri": backend})
     Stack(on_postgres, mlflow_server=True).extras.save(on_postgres.home)
     recorded = Extras.path(on_postgres.home).read_text()
     assert "s3cret-pw" not in recorded
-    assert json.loads(recorded)["mlflow_backend"] == "postgresql://mlc@127.0.0.1:5432/mlflow"
+    assert json.loads(recorded)["mlflow_backend"] == recorded_as
     # the next `mlc up` runs the server on the same database, with the password from its settings
     again = {d.name: d for d in Stack(on_postgres).daemons}
     assert again["mlflow-server"].env["MLFLOW_BACKEND_STORE_URI"] == on_postgres.mlflow_tracking_uri
