@@ -189,6 +189,11 @@ class AuditedMlflowClient:
             return (getattr(self._client.get_registered_model(name), "aliases", {}) or {}).get(alias)
         return None
 
+    def _model_tag(self, name: str, key: str) -> str | None:
+        with contextlib.suppress(Exception):
+            return (self._client.get_registered_model(name).tags or {}).get(key)
+        return None
+
     def _record(self, action: str, name: str, version: Any = None, **values: Any) -> None:
         target = f"{name}/{version}" if version is not None else name
         record(self._settings, action, target, model_id=name, **values)
@@ -204,6 +209,18 @@ class AuditedMlflowClient:
         before = self._version_tag(name, version, key)
         result = self._client.delete_model_version_tag(name, version, key)
         self._record("model.untag", name, version, before={key: before}, after={key: None})
+        return result
+
+    def create_registered_model(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        model = self._client.create_registered_model(name, *args, **kwargs)
+        self._record("model.create", name, after={"tags": dict(model.tags or {})})
+        return model
+
+    def set_registered_model_tag(self, name: str, key: str, value: Any) -> Any:
+        before = self._model_tag(name, key)
+        result = self._client.set_registered_model_tag(name, key, value)
+        if before != str(value):
+            self._record("model.tag", name, before={key: before}, after={key: str(value)})
         return result
 
     def set_registered_model_alias(self, name: str, alias: str, version: str) -> Any:

@@ -95,6 +95,28 @@ def test_registry_changes_are_recorded_once_mlflow_accepted_them(registry, breas
     assert not any("MEDIUM" in json.dumps(r["after"]) for r in rows)
 
 
+def test_model_level_tags_are_recorded_like_version_tags(registry) -> None:
+    """What `mlc plan apply` does to a model: create it, then tag risk_tier and governance_level."""
+    from mlflow.exceptions import MlflowException
+
+    client = registry.client
+    with acting_as("user:dana"):
+        client.create_registered_model("planned")
+        client.set_registered_model_tag("planned", "risk_tier", "HIGH")
+        client.set_registered_model_tag("planned", "risk_tier", "HIGH")  # no change: no row
+        client.set_registered_model_tag("planned", "governance_level", "production")
+        with pytest.raises(MlflowException):
+            client.set_registered_model_tag("unplanned", "risk_tier", "LOW")  # no such model: nothing changed
+    rows = [(r["actor"], r["action"], r["target"], r["before"], r["after"])
+            for r in audit_entries(registry.settings, model_id="planned")]
+    assert rows == [
+        ("user:dana", "model.create", "planned", None, {"tags": {}}),
+        ("user:dana", "model.tag", "planned", {"risk_tier": None}, {"risk_tier": "HIGH"}),
+        ("user:dana", "model.tag", "planned", {"governance_level": None}, {"governance_level": "production"}),
+    ]
+    assert audit_entries(registry.settings, model_id="unplanned") == []
+
+
 def test_mlc_audit_shows_the_cli_user(run_mlc) -> None:
     r = run_mlc("--user", "carol", "runtime", "add", "batch-qa", "--tag", "stage=QA")
     assert r.returncode == 0, r.stderr
