@@ -265,9 +265,13 @@ class ServiceNowTicketSystem:
 
 
 def _resolver(record: dict[str, Any], state: TicketState) -> str | None:
-    """Who resolved (Done) or cancelled (Rejected) the incident: the user name of ``resolved_by``,
-    else of ``closed_by``, else ``sys_updated_by`` (the last writer); None while it is open."""
+    """Who resolved (Done) or cancelled (Rejected) the incident; None while it is open.
+
+    Done: the user name of ``resolved_by``, else of ``closed_by``, else None (the watcher then
+    refuses the approval). Never ``sys_updated_by``: the last writer may be our own account (the
+    watcher's refusal comment), and an approval must not become that account's. Rejected: ``closed_by``,
+    else the last writer (a rejection approves nothing)."""
     if not state.terminal:
         return None
-    fields = _RESOLVERS if state is TicketState.DONE else _RESOLVERS[1:]
+    fields = _RESOLVERS[:2] if state is TicketState.DONE else _RESOLVERS[1:]
     return next((str(record[f]).strip() for f in fields if str(record.get(f) or "").strip()), None)

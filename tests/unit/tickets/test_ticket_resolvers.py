@@ -68,6 +68,19 @@ def test_servicenow_resolver_is_resolved_by_then_closed_by(servicenow_env, fake_
     assert {"resolved_by.user_name", "closed_by.user_name", "sys_updated_by"} <= set(fields)
 
 
+def test_servicenow_done_without_a_resolver_names_nobody(servicenow_env, fake_servicenow) -> None:
+    """Not the last writer: after the watcher's own comment that is our integration account."""
+    sn = get_ticket_system(Settings(), "servicenow")
+    key = sn.create("Review churn v3", "", ["mlc-review"], CTX).key
+    fake_servicenow.set_state(key, "6", by="beth.anglin")
+    with fake_servicenow.lock:  # an instance whose business rule does not fill resolved_by
+        next(r for r in fake_servicenow.records.values() if r["number"] == key)["resolved_by"] = ""
+    assert sn.get(key).resolved_by is None
+    sn.comment(key, "refused: the ticket system does not say who resolved the ticket")
+    ticket = sn.get(key)
+    assert ticket.state is TicketState.DONE and ticket.resolved_by is None and ticket.resolved_by_ids == []
+
+
 def test_local_resolver_is_the_actor_who_moved_it(mlc_env) -> None:
     local = get_ticket_system(Settings(), "local")
     key = local.create("Review churn v3", "", ["mlc-review"], CTX).key
