@@ -90,10 +90,21 @@ def _secrets(tracking_uri: str, artifact_location: str | None, stack: str) -> di
     return names
 
 
+def without_credentials(uri: str) -> str:
+    """``uri`` without the user and password of its authority (``postgresql+psycopg://HOST:5432/mlc``): the
+    plan names the variables that carry them (``secrets``) and never holds them."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def experiment(settings: "Settings", inputs: PlanInputs, d: Decisions) -> dict[str, Any]:
     from modelops_mlc.registry.client import EXPERIMENT
 
-    uri = inputs.tracking_uri or settings.mlflow_tracking_uri
+    uri = without_credentials(inputs.tracking_uri or settings.mlflow_tracking_uri)
     location = inputs.artifact_location
     if location is None and ("://" not in uri or uri.startswith(("sqlite:", "file:"))):
         location = settings.artifacts_dir.resolve().as_uri()
@@ -246,8 +257,9 @@ RETRAINING_SCHEMA = {
 }
 
 
-def retraining(inputs: PlanInputs, d: Decisions) -> dict[str, Any]:
-    """Schedules and triggers as `mlc monitor schedule` and `mlc retrain --every` take them."""
+def retraining(inputs: PlanInputs, d: Decisions, thresholds: list[ThresholdHome]) -> dict[str, Any]:
+    """Schedules and triggers as `mlc monitor schedule` and `mlc retrain --every` take them; the retrain verdict's
+    figures are those ``thresholds`` found in the decision for the plan's risk tier."""
     from modelops_mlc.monitoring.schedules import every_to_cycle
 
     data, name = inputs.data, inputs.model_name
@@ -263,7 +275,8 @@ def retraining(inputs: PlanInputs, d: Decisions) -> dict[str, Any]:
     if monitor:
         triggers.append({"on": f"schedule every {d.monitor_every}", "starts": "mlc-monitor (signal mlc.monitor)"})
     if "mlc-monitor" in d.processes:
-        triggers += [{"on": "verdict retrain of mlc-monitor (PSI above 0.25, accuracy drop above 10 %)",
+        retrain_at = ", ".join(t.condition for t in thresholds if t.condition and t.home == "dmn" and t.action == "retrain")
+        triggers += [{"on": f"verdict retrain of {MONITOR_DECISION}" + (f" ({retrain_at})" if retrain_at else ""),
                       "starts": "mlc-retrain (signal mlc.retrain)"},
                      {"on": "new data file: `mlc monitor watch DIR --model " + name + "`", "starts": "mlc-monitor"}]
     if retrain:
@@ -301,14 +314,15 @@ def plan_markdown(plan: Plan, warnings: list[str]) -> str:
     lines += ["", f"Risk tier {d.risk_tier}; processes deployed by `mlc plan apply`: {', '.join(d.processes)}.", "",
               "## Thresholds", ""]
     for t in plan.thresholds:
-        where = t.where if t.home != "none" else f"nowhere yet: {t.note}"
+        where = f"nowhere yet: {t.note}" if t.home == "none" else t.where + (f" ({t.note})" if t.note else "")
         lines.append(f"- {t.words}: {where}.")
     if i.existing_stack and i.existing_stack.value not in ("mlflow", "custom"):
         lines += ["", f"The team's {i.existing_stack.value} stays where it is: modelops-mlc keeps MLflow as its registry "
                       "and tracking store (experiment.json)."]
     if warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in warnings]
-    lines += ["", "Drift PSI is not a Prometheus metric: `mlc monitor history MODEL` shows each run's figures.", ""]
+    lines += ["", "The model servers export the latest monitor run's PSI per feature as `mlc_drift_psi` "
+                  "(monitoring/dashboard.json charts it); `mlc monitor history MODEL` shows every run's figures.", ""]
     return "\n".join(lines)
 
 
@@ -355,7 +369,7 @@ def build_plan(settings: "Settings", inputs: PlanInputs, bpmn_dir: Path | None) 
                                    latency_ms=inputs.scale_requirements.latency_ms if decisions.online else None)
     check("monitoring/alerts.yaml", rules, PROMETHEUS_RULES)
     docs["monitoring/alerts.yaml"] = rules
-    docs["retraining.yaml"] = retraining(inputs, decisions)
+    docs["retraining.yaml"] = retraining(inputs, decisions, plan.thresholds)
     if decisions.monitor_every and not inputs.data.current:
         warnings.append(f"no data.current: `mlc plan apply` cannot schedule the monitor (every {decisions.monitor_every}) "
                         "until the plan names the file each run reads")

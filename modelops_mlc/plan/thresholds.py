@@ -10,7 +10,7 @@ they become Prometheus alert rules (monitoring/alerts.yaml).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -32,10 +32,15 @@ class Threshold:
     dmn_verdict: str | None = None  # the verdict the DMN gives for this action
 
     @property
-    def words(self) -> str:
+    def condition(self) -> str:
+        """``PSI above 0.25``, ``error rate above 5%``."""
         name = {"psi": "PSI", "accuracy_drop": "accuracy drop", "error_rate": "error rate"}[self.metric]
         shown = f"{self.value:.0%}" if self.metric != "psi" else f"{self.value:g}"
-        return f"{name} {'from' if self.op == '>=' else 'above'} {shown} -> {self.action}"
+        return f"{name} {'from' if self.op == '>=' else 'above'} {shown}"
+
+    @property
+    def words(self) -> str:
+        return f"{self.condition} -> {self.action}"
 
 
 THRESHOLDS: tuple[Threshold, ...] = (
@@ -53,7 +58,9 @@ class ThresholdHome(BaseModel):
     """Where a threshold takes effect."""
 
     id: str
-    words: str
+    words: str  # with the figure that takes effect for the plan's risk tier (the DMN's, where it sets one)
+    condition: str | None = None  # words without the action: "PSI above 0.2" (None: a plan.json of an older mlc)
+    action: str | None = None
     home: str  # dmn, prometheus, none
     where: str  # "mlc-monitor-criteria rule rule_psi_retrain", "monitoring/alerts.yaml MlcErrorRateHigh", ...
     note: str | None = None
@@ -107,15 +114,18 @@ def locate(bpmn_dir: Path | None, risk_tier: str) -> list[ThresholdHome]:
     dmn = bpmn_dir / f"{MONITOR_DECISION}.dmn" if bpmn_dir else None
     rules = _rules(dmn) if dmn is not None and dmn.is_file() else None
     homes = []
+
+    def home(t: Threshold, home: str, where: str = "", note: str | None = None) -> ThresholdHome:
+        return ThresholdHome(id=t.id, words=t.words, condition=t.condition, action=t.action, home=home, where=where,
+                             note=note)
+
     for t in THRESHOLDS:
         if t.dmn_input is None:
             alert = "MlcErrorRateHigh" if t.action == "alert" else "MlcErrorRatePage"
-            homes.append(ThresholdHome(id=t.id, words=t.words, home="prometheus",
-                                       where=f"monitoring/alerts.yaml alert {alert}"))
+            homes.append(home(t, "prometheus", f"monitoring/alerts.yaml alert {alert}"))
             continue
         if rules is None:
-            homes.append(ThresholdHome(id=t.id, words=t.words, home="none", where="",
-                                       note=f"{MONITOR_DECISION}.dmn not found, so it could not be checked"))
+            homes.append(home(t, "none", note=f"{MONITOR_DECISION}.dmn not found, so it could not be checked"))
             continue
         expected = f"{t.op} {t.value:g}"
         match = next((rid for rid, entries, verdict in rules
@@ -126,16 +136,23 @@ def locate(bpmn_dir: Path | None, risk_tier: str) -> list[ThresholdHome]:
                       if verdict == t.dmn_verdict and tier_matches(entries.get("RISK_TIER", "-"), risk_tier)
                       and entries.get(t.dmn_input, "-") not in ("", "-")), None)
         if match:
-            homes.append(ThresholdHome(id=t.id, words=t.words, home="dmn", where=f"{MONITOR_DECISION} rule {match}"))
+            homes.append(home(t, "dmn", f"{MONITOR_DECISION} rule {match}"))
         elif other:
             rid, entry = other
-            homes.append(ThresholdHome(
-                id=t.id, words=t.words, home="dmn", where=f"{MONITOR_DECISION} rule {rid}",
-                note=f"for risk tier {risk_tier} the decision gives {t.dmn_verdict} at {t.dmn_input} {entry}, "
-                     "and the engine runs the decision"))
+            homes.append(home(_figure(t, entry) or t, "dmn", f"{MONITOR_DECISION} rule {rid}",
+                              note=f"risk tier {risk_tier}: the decision tests {t.dmn_input} {entry} instead of the "
+                                   f"default {expected}"))
         else:
-            homes.append(ThresholdHome(
-                id=t.id, words=t.words, home="none", where="",
-                note=f"no rule of {MONITOR_DECISION} gives {t.dmn_verdict} for {t.dmn_input} {expected}: the monitor "
-                     "does not act on it until the decision has such a rule"))
+            homes.append(home(t, "none", note=f"no rule of {MONITOR_DECISION} gives {t.dmn_verdict} for {t.dmn_input} "
+                                              f"{expected}: the monitor does not act on it until the decision has such a rule"))
     return homes
+
+
+def _figure(t: Threshold, entry: str) -> Threshold | None:
+    """``t`` with the comparison of a DMN input entry (``> 0.15``), or None when the entry is no such comparison."""
+    op, _, number = entry.strip().partition(" ")
+    try:
+        value = float(number)
+    except ValueError:
+        return None
+    return replace(t, op=op, value=value) if op in (">", ">=") else None

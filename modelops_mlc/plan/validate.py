@@ -44,14 +44,20 @@ def strict(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def check(what: str, document: Any, schema: dict[str, Any]) -> None:
-    """Raise PlanInvalid naming the first place ``document`` breaks ``schema``."""
+    """Raise PlanInvalid naming the first place ``document`` breaks ``schema`` and the rule it breaks, never the
+    offending value (it may be a secret, such as a password in a URI)."""
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(document))
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        raise PlanInvalid(f"{what} does not validate at {where}: {error.message}")
+        path = [str(p) for p in error.absolute_path]
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+            path.append(",".join(sorted(str(k) for k in error.instance if k not in known)))  # field names only
+        rule = json.dumps({error.validator: error.validator_value}, default=str)  # the schema's words, not the data's
+        raise PlanInvalid(f"{what} does not validate at {'/'.join(path) or '(root)'}: it breaks the schema rule "
+                          f"{rule if len(rule) <= 160 else error.validator}")
 
 
 @functools.lru_cache(maxsize=1)

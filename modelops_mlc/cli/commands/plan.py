@@ -37,10 +37,16 @@ def _quiet_mlflow() -> None:
 
 
 def _merge(base: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    """The inputs of the YAML file with the flags given laid over them (a mapping key by key)."""
     out = dict(base)
     for key, value in flags.items():
         if isinstance(value, dict):
-            out[key] = {**(out.get(key) or {}), **{k: v for k, v in value.items() if v is not None}}
+            given = out.get(key)
+            if given is not None and not isinstance(given, dict):
+                kind = {"str": "a string", "list": "a list", "int": "a number", "float": "a number",
+                        "bool": "true or false"}.get(type(given).__name__, type(given).__name__)
+                raise UsageError(f"invalid plan input: {key} must be a mapping of {', '.join(value)}, not {kind}")
+            out[key] = {**(given or {}), **{k: v for k, v in value.items() if v is not None}}
         elif value is not None:
             out[key] = value
     return out

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 
@@ -51,3 +52,29 @@ def test_apply_refuses_a_directory_that_holds_no_plan(run_mlc: Any, tmp_path: Pa
     run = run_mlc("plan", "apply", str(tmp_path))
     assert run.returncode == 2
     assert run.stderr.startswith(f"error: {tmp_path} is not a plan directory (no plan.json)")
+
+
+def test_a_postgres_backed_setup_plans_without_writing_its_password(run_mlc: Any, tmp_path: Path) -> None:
+    env = {"MLC_POSTGRES_URL": "postgresql://mlc:Pw0rdX@127.0.0.1:1/mlc", "MLFLOW_TRACKING_URI": ""}
+    run = run_mlc("plan", "--model", "churn", "--model-type", "classification", "--target", "batch",
+                  "--data-volume-gb", "5", "--governance", "experimental", "--model-format", "sklearn",
+                  "--batch-input", "/d/in.csv", "--batch-output", "/d/out.csv", "--out", str(tmp_path / "plan"), env=env)
+    assert run.returncode == 0, run.stderr
+    assert "Pw0rdX" not in run.stdout + run.stderr
+    experiment = json.loads((tmp_path / "plan" / "experiment.json").read_text())
+    assert experiment["tracking_uri"] == "postgresql+psycopg://127.0.0.1:1/mlc"
+    assert experiment["secrets"]["database_url"] == "MLC_POSTGRES_URL"
+    assert not [p for p in (tmp_path / "plan").rglob("*") if p.is_file() and "Pw0rdX" in p.read_text()]
+
+
+@pytest.mark.parametrize(("key", "value", "kind"), [("scale_requirements", 5, "a number"), ("data", "x", "a string")])
+def test_a_section_that_is_not_a_mapping_is_one_line_naming_it(run_mlc: Any, tmp_path: Path, key: str, value: Any,
+                                                               kind: str) -> None:
+    inputs = {"model_name": "churn", "model_type": "classification", "deployment_target": "batch",
+              "governance_level": "staging", "scale_requirements": {"data_volume_gb": 5}, key: value}
+    (tmp_path / "inputs.yaml").write_text(yaml.safe_dump(inputs))
+    run = run_mlc("plan", "--file", str(tmp_path / "inputs.yaml"), "--out", str(tmp_path / "plan"))
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"error: invalid plan input: {key} must be a mapping of ")
+    assert run.stderr.splitlines()[0].endswith(f"not {kind}")
+    assert "Traceback" not in run.stderr and not (tmp_path / "plan").exists()

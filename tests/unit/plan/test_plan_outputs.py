@@ -295,21 +295,33 @@ def test_every_governance_level_gets_a_valid_registry_schema(level: str, require
             jsonschema.validate(version_metadata(tags, required_assets[:1], None), schema)
 
 
-def _parses_as_mlc_command(line: str) -> None:
-    """The line is a command the real `mlc` CLI accepts (its options parse)."""
+def _command_line_error(line: str) -> str | None:
+    """Why the real `mlc` CLI refuses the command line (None: it accepts it). The line runs through the Typer app
+    with ``--help`` appended: click parses every option and argument first (an unknown option or command fails
+    with exit 2), then prints the help of the command the line resolved to instead of running it."""
     import shlex
 
-    import click
-    import typer
+    from typer.testing import CliRunner
 
     from modelops_mlc.cli.app import app
 
-    args = shlex.split(line)[1:]
-    command: click.Command = typer.main.get_command(app)
-    ctx = command.make_context("mlc", list(args), resilient_parsing=False)
-    while isinstance(command, click.Group) and ctx.protected_args:
-        name, command, rest = command.resolve_command(ctx, [*ctx.protected_args, *ctx.args])
-        ctx = command.make_context(name, rest, parent=ctx)
+    result = CliRunner().invoke(app, [*shlex.split(line)[1:], "--help"], env={"COLUMNS": "200"})
+    if result.exit_code != 0:
+        return result.output
+    usage = next(text for text in result.output.splitlines() if "Usage:" in text)
+    return f"the line names a group, no command: {usage.strip()}" if "COMMAND [ARGS]" in usage else None
+
+
+def _parses_as_mlc_command(line: str) -> None:
+    """The line is a command the real `mlc` CLI accepts (its options parse)."""
+    assert _command_line_error(line) is None, (line, _command_line_error(line))
+
+
+def test_the_command_line_check_refuses_what_mlc_refuses() -> None:
+    _parses_as_mlc_command("mlc retrain fraud --every 1w --data /d/train.csv")
+    assert "--bogus" in (_command_line_error("mlc retrain fraud --every 1w --bogus 3") or "")
+    assert "nosuch" in (_command_line_error("mlc monitor nosuch fraud") or "")
+    assert "names a group" in (_command_line_error("mlc monitor") or "")
 
 
 def test_retraining_maps_onto_the_monitor_and_retrain_schedules(written: Path) -> None:
@@ -347,3 +359,57 @@ def test_plan_thresholds_point_at_the_dmn_rules_and_the_alert_rules(written: Pat
     for t in homes.values():
         assert t["words"] in text
     assert "nowhere yet" not in text and "does not act" not in text
+
+
+# ---------------------------------------------------------------- thresholds per risk tier
+
+def _dmn_psi(tier: str, verdict: str) -> float:
+    """The PSI figure of bpmn/mlc-monitor-criteria.dmn's rule for ``verdict`` at risk tier ``tier`` (rule ids
+    rule_psi_<verdict>_<tier>), read straight from the DMN's XML."""
+    import xml.etree.ElementTree as ET
+
+    ns = {"dmn": "https://www.omg.org/spec/DMN/20191111/MODEL/"}
+    table = ET.parse(BPMN / "mlc-monitor-criteria.dmn").getroot().find(".//dmn:decisionTable", ns)
+    assert table is not None
+    columns = [i.findtext("dmn:inputExpression/dmn:text", namespaces=ns).strip() for i in table.findall("dmn:input", ns)]
+    rule = table.find(f"dmn:rule[@id='rule_psi_{verdict}_{tier.lower()}']", ns)
+    assert rule is not None, f"rule_psi_{verdict}_{tier.lower()}"
+    entry = rule.findall("dmn:inputEntry", ns)[columns.index("MONITOR_MAX_PSI")].findtext("dmn:text", namespaces=ns)
+    op, number = entry.split()
+    assert op == ">"
+    return float(number)
+
+
+@pytest.mark.parametrize("tier", ["HIGH", "LOW"])
+def test_plan_md_and_retraining_state_the_psi_figures_the_dmn_applies_to_the_tier(
+        settings: Any, tmp_path: Path, tier: str) -> None:
+    investigate, retrain = _dmn_psi(tier, "investigate"), _dmn_psi(tier, "retrain")
+    assert (investigate, retrain) != (0.2, 0.25)  # the tier has figures of its own, else this proves nothing
+    out = tmp_path / "plan"
+    write_plan(settings, plan_inputs(risk_tier=tier), out, BPMN)
+    text = (out / "PLAN.md").read_text()
+    assert f"- PSI above {investigate:g} -> investigate: mlc-monitor-criteria rule rule_psi_investigate_{tier.lower()}" in text
+    assert f"- PSI above {retrain:g} -> retrain: mlc-monitor-criteria rule rule_psi_retrain_{tier.lower()}" in text
+    assert f"risk tier {tier}: the decision tests MONITOR_MAX_PSI > {investigate:g} instead of the default > 0.2" in text
+    assert "is not a Prometheus metric" not in text and "`mlc_drift_psi`" in text
+    triggers = [t["on"] for t in yaml.safe_load((out / "retraining.yaml").read_text())["triggers"]]
+    assert (f"verdict retrain of mlc-monitor-criteria (PSI above {retrain:g}, accuracy drop above 10%)"
+            in triggers), triggers
+
+
+# ---------------------------------------------------------------- no secret in a plan or its errors
+
+def test_a_schema_error_names_the_place_and_the_rule_never_the_value() -> None:
+    from modelops_mlc.plan.outputs import EXPERIMENT_SCHEMA
+    from modelops_mlc.plan.validate import check
+
+    doc = {"experiment_name": "mlc", "tracking_uri": "postgresql+psycopg://mlc:Pw0rdX@db:5432/mlc",
+           "registry_uri": "x", "artifact_location": None, "stack": "simple", "secrets": {}}
+    with pytest.raises(PlanInvalid) as caught:
+        check("experiment.json", doc, EXPERIMENT_SCHEMA)
+    assert caught.value.message.startswith("experiment.json does not validate at tracking_uri: it breaks the schema "
+                                           'rule {"not": {"pattern": ')
+    assert "Pw0rdX" not in caught.value.message
+    with pytest.raises(PlanInvalid) as caught:
+        check("experiment.json", {**doc, "tracking_uri": "x", "stack": "Pw0rdX"}, EXPERIMENT_SCHEMA)
+    assert "at stack:" in caught.value.message and "Pw0rdX" not in caught.value.message
