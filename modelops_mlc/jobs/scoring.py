@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -21,7 +22,6 @@ from modelops_mlc.errors import JobError, MlcError, first_line
 from modelops_mlc.jobs._data import data_ref, file_format, require_file, require_rows
 from modelops_mlc.jobs.results import DataRef, ScoreResult
 from modelops_mlc.registry import Registry
-from modelops_mlc.registry.client import sha256_file
 
 __all__ = ["score"]
 
@@ -41,6 +41,18 @@ def _column_types(signature: dict[str, Any] | None) -> dict[str, Any]:
         if name and kind in _ARROW_TYPES:
             types[name] = getattr(pa, _ARROW_TYPES[kind])()
     return types
+
+
+def _input_sha256(path: Path, stop: threading.Event, block_bytes: int = 1 << 20) -> str | None:
+    """Hex sha256 of the input, read block by block; None once ``stop`` is set, so a job that failed
+    does not go on reading the rest of a maybe 1 GB file for a digest no one wants."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(block_bytes):
+            if stop.is_set():
+                return None
+            digest.update(block)
+    return digest.hexdigest()
 
 
 CSV_BLOCK_BYTES = 1 << 20  # pyarrow reads up to 32 CSV blocks ahead of the parser: this bounds that to 32 MiB
@@ -141,10 +153,8 @@ class _Writer:
             self._open(batch.schema)
         self._writer.write_batch(batch)
 
-    def close(self, schema: Any) -> None:
-        if self._writer is None:  # empty input: still write a file with the header/schema
-            self._open(schema)
-        assert self._file is not None
+    def close(self) -> None:
+        assert self._writer is not None and self._file is not None  # require_rows: never an empty input
         self._writer.close()
         self._file.close()
         self.sha256 = self._file.digest.hexdigest()
@@ -232,10 +242,10 @@ def score(
     model = registry.load_pyfunc(info.ref)
     writer = _Writer(out)
     rows = chunks = 0
-    out_schema = None
     reader, encoder, hasher = (ThreadPoolExecutor(1, thread_name_prefix=f"mlc-score-{stage}")
                                for stage in ("read", "write", "hash"))
-    input_sha256 = hasher.submit(sha256_file, src)
+    stop_hashing = threading.Event()
+    input_sha256 = hasher.submit(_input_sha256, src, stop_hashing)
     writes: deque[Future[None]] = deque()
     try:
         for batch in _ahead(reader, batches, AHEAD):
@@ -255,16 +265,14 @@ def score(
             writes.append(encoder.submit(writer.write, table))
             while len(writes) > AHEAD:
                 writes.popleft().result()
-            out_schema = table.schema
             rows += batch.num_rows
             chunks += 1
         while writes:
             writes.popleft().result()
         require_rows(rows, src, "input file")
-        if out_schema is None:
-            out_schema = schema.append(pa.field(PREDICTION, pa.float64()))
-        writer.close(out_schema)
+        writer.close()
     except BaseException as exc:
+        stop_hashing.set()  # the hash thread ends at its next block
         hasher.shutdown(wait=False)
         for pool in (reader, encoder):  # the writer must be idle before its file goes
             pool.shutdown(cancel_futures=True)

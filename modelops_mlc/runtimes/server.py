@@ -309,9 +309,14 @@ class ModelServer:
             self.metrics.loaded.set(len(predictors))
             if self.shared is not None:
                 self.shared.publish(self.routes, predictors)
-            if predictors.keys() - self._frozen:
+            if predictors.keys() != self._frozen:
                 # The imported stack and the models live as long as the server: keep them out of the
                 # cyclic GC, whose full passes over them (~360k objects) stalled requests for 0.1-1 s.
+                if self._frozen - predictors.keys():
+                    # frozen objects are never collected: let an unloaded version's go first (one
+                    # full pass per change of the served set, not per request)
+                    gc.unfreeze()
+                    gc.collect()
                 gc.freeze()
                 self._frozen = set(predictors)
             return self.status()

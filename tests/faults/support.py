@@ -186,13 +186,3 @@ class ServerProcess:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=30)
-
-
-def delete_unfinished(client: EngineClient, instance_ids: list[str]) -> None:
-    """Leave nothing running for the next test's workers (a failed scenario stops midway)."""
-    states = client.request("POST", "/history/process-instance", params={"maxResults": 1000},
-                            json={"processInstanceIds": instance_ids}) if instance_ids else []
-    active = [row["id"] for row in states if row["state"] == "ACTIVE"]
-    if active:
-        client.request("POST", "/process-instance/delete", json={"processInstanceIds": active,
-                                                                 "skipCustomListeners": True})

@@ -20,9 +20,10 @@ from modelops_mlc.engine import EngineClient
 from tests.conftest import free_port, mlc_command
 from tests.faults.lifecycle import Home, make_home
 from tests.faults.support import (
-    Scenario, ServerProcess, TreeMemory, delete_unfinished, effects_per_instance, history_states,
+    Scenario, ServerProcess, TreeMemory, effects_per_instance, history_states,
 )
 from tests.integration.workers.wt_support import WorkerProcess
+from tests.support.cleanup import delete_unfinished
 from tests.support.waiting import wait_for
 
 

@@ -18,8 +18,9 @@ from sqlalchemy import create_engine, text
 from modelops_mlc.engine import EngineClient
 from tests.conftest import free_port, mlc_command
 from tests.faults.lifecycle import make_home
-from tests.faults.support import Scenario, ServerProcess, TreeMemory, delete_unfinished, effects_per_instance
+from tests.faults.support import Scenario, ServerProcess, TreeMemory, effects_per_instance
 from tests.integration.workers.wt_support import WorkerProcess
+from tests.support.cleanup import delete_unfinished
 from tests.support.waiting import wait_for
 
 

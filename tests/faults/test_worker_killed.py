@@ -21,7 +21,8 @@ import pytest
 from modelops_mlc.engine import EngineClient
 from tests.conftest import free_port, mlc_command
 from tests.faults.lifecycle import make_home
-from tests.faults.support import KilledWorker, Scenario, ServerProcess, delete_unfinished, effects_per_instance
+from tests.faults.support import KilledWorker, Scenario, ServerProcess, effects_per_instance
+from tests.support.cleanup import delete_unfinished
 from tests.support.waiting import wait_for
 
 LOCK_MS = 2000

@@ -16,7 +16,9 @@ from modelops_mlc.engine.variables import to_engine
 from modelops_mlc.insight.actor import acting_as
 from modelops_mlc.registry import Registry
 from modelops_mlc.retraining.trigger import request_retrain
-from tests.integration.governance.test_ticket_review import systems, waiting_for_ticket, watcher  # noqa: F401
+from tests.integration.governance.test_ticket_review import (  # noqa: F401  (fixtures)
+    started, systems, waiting_for_ticket, watcher,
+)
 from workers.create_ticket import create_ticket
 from workers.handlers import TaskContext
 from workers.retrain import retrain_claim
@@ -44,8 +46,9 @@ def complete_as(driver, task: dict, user: str, approved: bool):
     return driver.http.post(f"/task/{task['id']}/complete", json={"variables": to_engine({"approved": approved})})
 
 
-def test_the_submitter_cannot_approve_the_challenger(driver) -> None:
+def test_the_submitter_cannot_approve_the_challenger(driver, started) -> None:
     token, task = review_task(driver, SUBMITTED_BY="alice", SEPARATION_OF_DUTIES=True)
+    started.append(token)  # it ends waiting in its canary
     refused = complete_as(driver, task, "alice", True)
     assert refused.status_code >= 400
     assert "Separation of duties: alice submitted" in refused.json()["message"]
@@ -86,10 +89,12 @@ def registered(tags: dict | None = None) -> str:
     return model
 
 
-def test_a_production_retrain_requested_by_alice_is_not_approved_by_alice(driver, systems, watcher) -> None:
+def test_a_production_retrain_requested_by_alice_is_not_approved_by_alice(driver, systems, watcher,
+                                                                            started) -> None:
     jira, _ = systems
     model = registered({"governance_level": "production", "jira": "true"})
     token = uuid.uuid4().hex
+    started.append(token)  # it ends waiting in its canary
     with acting_as("user:alice"):  # what `mlc --user alice retrain MODEL` sets
         started = request_retrain(Settings(), model, extra={"RUN_TOKEN": token, "TRAIN_POLL_INTERVAL": "PT0S",
                                                             "SUBMITTED_BY": "mallory"})  # a --var cannot pass it on

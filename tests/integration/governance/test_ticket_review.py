@@ -15,6 +15,7 @@ from modelops_mlc.config import Settings
 from modelops_mlc.engine import EngineClient
 from modelops_mlc.tickets import TicketContext, get_ticket_system
 from modelops_mlc.tickets.watcher import TicketWatcher
+from tests.support.cleanup import delete_unfinished
 from tests.unit.tickets.fake_saas import FakeJira, FakeServiceNow
 from workers.create_ticket import create_ticket
 from workers.handlers import TaskContext
@@ -45,6 +46,16 @@ def watcher(systems):
         w.close()
 
 
+@pytest.fixture
+def started(driver, mlc_env):
+    """Run tokens of the instances a test starts: those still waiting at its end are deleted, or the
+    e2e stack's worker on the shared session engine would pick them up later."""
+    tokens: list[str] = []
+    yield tokens
+    with EngineClient(Settings()) as client:
+        delete_unfinished(client, [driver.instance(token) for token in tokens])
+
+
 def review_ticket(driver, system: str, **variables) -> tuple[str, str]:
     """Start mlc-deploy-with-test without test or training, and open its review ticket with the
     real create-ticket handler; returns (run token, ticket key)."""
@@ -66,9 +77,10 @@ def waiting_for_ticket(driver, token: str) -> bool:
     return [s["activityId"] for s in r.json()] == ["catch_review_ticket_updated"]
 
 
-def test_jira_submitter_is_refused_then_another_reviewer_approves(driver, systems, watcher) -> None:
+def test_jira_submitter_is_refused_then_another_reviewer_approves(driver, systems, watcher, started) -> None:
     jira, _ = systems
     token, key = review_ticket(driver, "jira", SUBMITTED_BY="alice", SEPARATION_OF_DUTIES=True)
+    started.append(token)
 
     jira.set_status(key, "Done", by="alice")
     report = watcher.run_once()
@@ -89,9 +101,11 @@ def test_jira_submitter_is_refused_then_another_reviewer_approves(driver, system
     assert driver.fetch("deploy", token)["vars"]["approved"] is True
 
 
-def test_servicenow_resolver_is_the_approver_and_the_submitter_is_refused(driver, systems, watcher) -> None:
+def test_servicenow_resolver_is_the_approver_and_the_submitter_is_refused(driver, systems, watcher,
+                                                                          started) -> None:
     _, servicenow = systems
     token, key = review_ticket(driver, "servicenow", SUBMITTED_BY="alice", SEPARATION_OF_DUTIES=True)
+    started.append(token)
 
     servicenow.set_state(key, "6", by="alice")
     assert [k for k, _ in watcher.run_once().refused] == [key]

@@ -18,17 +18,19 @@ from modelops_mlc.insight.facts import iso
 from modelops_mlc.insight.history import model_history
 from modelops_mlc.registry import Registry
 from tests.integration.bpmn.conftest import driver  # noqa: F401  (fixture: bpmn/ deployed)
-from tests.integration.governance.test_ticket_review import systems, watcher  # noqa: F401  (fixtures)
+from tests.integration.governance.test_ticket_review import started, systems, watcher  # noqa: F401  (fixtures)
 from workers.create_ticket import create_ticket
 from workers.handlers import TaskContext
 
 
-def test_history_shows_the_refused_and_the_counted_ticket_approval(driver, systems, watcher, run_mlc) -> None:
+def test_history_shows_the_refused_and_the_counted_ticket_approval(driver, systems, watcher, run_mlc,
+                                                                   started) -> None:
     jira, _ = systems
     model = f"hist-review-{uuid.uuid4().hex[:8]}"
     Registry(Settings()).register(model, estimator=LogisticRegression().fit([[0.0], [1.0]], [0, 1]))
     token = driver.start("mlc-deploy-with-test", {"MODEL_ID": model, "MODEL_VERSION": 1, "SUBMITTED_BY": "alice",
                                                   "SEPARATION_OF_DUTIES": True})
+    started.append(token)  # it ends waiting at deploy
     driver.run("get-model", token, {"TRAIN": False, "RUN_TEST": False, "JIRA": True, "SERVICENOW": False})
     task = driver.fetch("create-ticket", token)
     pid = task["processInstanceId"]

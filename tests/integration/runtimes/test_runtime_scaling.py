@@ -3,7 +3,8 @@ request once in its metrics and routes every change made through either process;
 restarts on another port takes its deployments' endpoints along, and a client that calls where it
 no longer is hears which runtime it wanted and where it is now.
 
-The tests of this module run in order and share one installation (see conftest.py).
+The tests of this module share one installation (see conftest.py) and the runtime `pair`, which
+each leaves serving bc/1 alone, so they do not depend on their order.
 """
 
 from __future__ import annotations
@@ -105,28 +106,33 @@ def test_two_processes_count_every_request_exactly_once(stack, pair):
 
 
 def test_a_change_made_through_one_process_routes_in_all(stack, pair):
-    canary = stack.mlc("deployment", "create", "bc/2", "--stage", "PAIR", "--weight", "30", "--json")
-    assert canary.returncode == 0, canary.stderr
-    _until_all_route(stack, pair, {"1": 70, "2": 30})
-    # a request key takes the same version whichever process answers
-    taken = set()
-    with _pinned(stack, pair) as pinned:
-        for key in (f"customer-{i}" for i in range(30)):
-            seen = {c.post("/v2/models/bc/infer", json=_rows(stack, 0, 1), headers={"X-Request-Key": key})
-                    .headers["x-model-version"] for c in pinned.values()}
-            assert len(seen) == 1, key
-            taken |= seen
-    assert taken == {"1", "2"}
+    try:
+        canary = stack.mlc("deployment", "create", "bc/2", "--stage", "PAIR", "--weight", "30", "--json")
+        assert canary.returncode == 0, canary.stderr
+        _until_all_route(stack, pair, {"1": 70, "2": 30})
+        # a request key takes the same version whichever process answers
+        taken = set()
+        with _pinned(stack, pair) as pinned:
+            for key in (f"customer-{i}" for i in range(30)):
+                seen = {c.post("/v2/models/bc/infer", json=_rows(stack, 0, 1), headers={"X-Request-Key": key})
+                        .headers["x-model-version"] for c in pinned.values()}
+                assert len(seen) == 1, key
+                taken |= seen
+        assert taken == {"1", "2"}
 
-    # the promotion reaches the runtime as one admin call, which one process answers
-    promoted = stack.mlc("deployment", "promote", "bc", "--runtime", "pair", "--json")
-    assert promoted.returncode == 0, promoted.stderr
-    _until_all_route(stack, pair, {"2": 100})
-    with _pinned(stack, pair) as pinned:
-        for client in pinned.values():
-            versions = {client.post("/v2/models/bc/infer", json=_rows(stack, 0, 1)).headers["x-model-version"]
-                        for _ in range(20)}
-            assert versions == {"2"}
+        # the promotion reaches the runtime as one admin call, which one process answers
+        promoted = stack.mlc("deployment", "promote", "bc", "--runtime", "pair", "--json")
+        assert promoted.returncode == 0, promoted.stderr
+        _until_all_route(stack, pair, {"2": 100})
+        with _pinned(stack, pair) as pinned:
+            for client in pinned.values():
+                versions = {client.post("/v2/models/bc/infer", json=_rows(stack, 0, 1)).headers["x-model-version"]
+                            for _ in range(20)}
+                assert versions == {"2"}
+    finally:  # back to bc/1 alone, as the module's other tests expect whatever order they run in
+        back = stack.mlc("deployment", "rollback", "bc", "--runtime", "pair", "--json")
+    assert back.returncode == 0, back.stderr
+    _until_all_route(stack, pair, {"1": 100})
 
 
 def test_a_restarted_runtime_takes_its_endpoints_along(stack, tmp_path):

@@ -1,10 +1,13 @@
 """Secrets never reach process variables, tickets or logs.
 
 A life cycle runs on the secured engine with every secret setting of modelops_mlc/config.py set
-to a test value: the engine passwords (the admin's, and the worker's: the stack's daemons log in
-as a member of mlc-workers), the Jira token, the ServiceNow password and token, the runtime's
-admin token and the webhook secret. A failing back test opens a Jira ticket on the stand-in; in
-the full form (marker ``security``, `make test-security`) the model first goes through
+to a test value, except the Jira bearer token (MLC_JIRA_BEARER_TOKEN would replace the Jira
+token's basic auth this run checks): the engine passwords (the admin's, and the worker's: the
+stack's daemons log in as a member of mlc-workers), the engine bearer token and the engine's
+JDBC password (set, though unused on a basic-auth engine the stack does not start), the Jira
+token, the ServiceNow password and token, the runtime's admin token and the webhook secret. The
+`make test` form is a single back test: it fails and opens a Jira ticket on the stand-in. In the
+full form (marker ``security``, `make test-security`) the model first goes through
 deploy-with-test: a reviewer approves it from the CLI, the deploy worker deploys it online to the
 runtime with the admin token. Afterwards the whole run is searched for the secret values: every
 log under $MLC_HOME and the engine's log, the CLI's output, the engine's history (variables,
@@ -33,6 +36,8 @@ pytestmark = pytest.mark.slow
 
 WORKER, WORKER_PASSWORD = "wendy", "pw-wendy"
 SECRETS = {
+    "MLC_ENGINE_TOKEN": "engine-token-6c1f0a9e2b",
+    "MLC_ENGINE_JDBC_PASSWORD": "engine-jdbc-password-7d3b58",
     "MLC_JIRA_TOKEN": "jira-token-9b7e1c0d5a",
     "MLC_SERVICENOW_PASSWORD": "snow-password-3f6a2e91",
     "MLC_SERVICENOW_TOKEN": "snow-token-c8d04b7f",

@@ -59,7 +59,8 @@ def test_smoke_run_prints_one_line_per_benchmark(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_serving_smoke_run_finds_the_servers_predict_alike() -> None:
     """mlc, MLServer and mlflow models serve answer the same rows alike, over each protocol each speaks;
-    a peer that could not start says why (MLServer lives in .venv-bench, made by make bench-peers).
+    `mlflow models serve` must take part (mlflow is in the main venv); MLServer, which lives in
+    .venv-bench (make bench-peers), may be unavailable and then says why, but is not counted.
     Its own run, so the three servers' start-up does not share the other benchmarks' time limit."""
     proc = subprocess.run([sys.executable, "-m", "bench.serving", "--smoke"], cwd=ROOT, capture_output=True,
                           text=True, timeout=540)
@@ -69,12 +70,13 @@ def test_serving_smoke_run_finds_the_servers_predict_alike() -> None:
     assert {"agreement", "levels", "targets", "mlc_rss_mib"} <= line.keys()
     agreement = line["agreement"]
     assert agreement["same_predictions"] is True and agreement["rows"] == serving.AGREE_ROWS, agreement
-    assert {"mlc_v2", "mlc_invocations"} <= set(agreement["answers"])
-    for peer, answers in (("mlserver", {"mlserver_v2", "mlserver_invocations"}), ("mlflow", {"mlflow_invocations"})):
-        if peer in line:
-            assert str(line[peer]).startswith("unavailable: "), line[peer]
-        else:
-            assert answers <= set(agreement["answers"]), agreement
+    # mlflow is in the main venv: `mlflow models serve` must take part, or mlc is compared with itself
+    assert "mlflow" not in line, line["mlflow"]
+    assert {"mlc_v2", "mlc_invocations", "mlflow_invocations"} <= set(agreement["answers"]), agreement
+    if "mlserver" in line:  # MLServer needs .venv-bench (make bench-peers): may be missing, says why
+        assert str(line["mlserver"]).startswith("unavailable: "), line["mlserver"]
+    else:
+        assert {"mlserver_v2", "mlserver_invocations"} <= set(agreement["answers"]), agreement
     rows = line["levels"]
     assert [(r["protocol"], r["concurrency"]) for r in rows] == [
         (p, c) for p in serving.PROTOCOLS for c in serving.LEVELS]
