@@ -59,13 +59,16 @@ def _root(
                                     help="Who is acting, for the audit log (default: the OS user).")
     ] = None,
 ) -> None:
-    from modelops_mlc.config import load_settings
     from modelops_mlc.insight.actor import cli_actor
 
-    cli_actor(ctx.invoked_subcommand, user)
-
     if engine_url or home:
+        from modelops_mlc.config import load_settings
+
         _common.set_settings(load_settings(engine_url=engine_url, home=home))
+    # On an engine with basic auth the actor is the signed-in user. The settings are read when that
+    # matters: a --user is checked before the command changes anything (not for a --help, which
+    # changes nothing: Click keeps no arguments on ctx for a group callback), else at the first change.
+    cli_actor(ctx.invoked_subcommand, None if "--help" in sys.argv[1:] else user, _common.settings)
     if verbose:
         from rich.logging import RichHandler
 

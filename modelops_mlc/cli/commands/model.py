@@ -200,17 +200,16 @@ def snapshot(
     new: Annotated[bool, typer.Option("--new", help="Create a fresh version from the same model first.")] = False,
     no_signal: Annotated[bool, typer.Option("--no-signal", help="Only mark the version; do not start a process.")] = False,
     user: Annotated[str | None, typer.Option(
-        "--user", envvar="MLC_USER", help="Who submits it (default: `mlc --user`, else the login name); they "
-                                          "cannot approve it when separation of duties applies.")] = None,
+        "--user", envvar="MLC_USER", help="Who submits it (default: `mlc --user`, else the login name; on an "
+                                          "engine with basic auth, always the signed-in user); they cannot "
+                                          "approve it when separation of duties applies.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Mark a version as a snapshot and fire `mlc.model-submitted` (MODEL_ID, MODEL_VERSION, SUBMITTED_BY);
     mlc-productionize picks the process for it with the decision mlc-process-selection."""
-    from modelops_mlc.insight.actor import current_actor
+    from modelops_mlc.insight.actor import cli_user
 
-    submitter = (user or current_actor().name.removeprefix("user:")).strip()
-    if not submitter:
-        raise UsageError("--user must not be empty")
+    submitter = cli_user(user, "submit a model")  # with basic auth, the signed-in user and nobody else
     v = _registry().snapshot(name, version, {**_tags(tag), "submitted_by": submitter}, new=new)
     variables = {"MODEL_ID": v.name, "MODEL_VERSION": v.version, "SUBMITTED_BY": submitter}
     if not no_signal:

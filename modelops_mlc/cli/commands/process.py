@@ -145,18 +145,12 @@ def complete(
     """
     from modelops_mlc.errors import EngineError, UsageError
     from modelops_mlc.governance import SEPARATION_OF_DUTIES_PREFIX, separation_of_duties_refusal
-    from modelops_mlc.insight.actor import current_actor
+    from modelops_mlc.insight.actor import cli_user
 
     variables = parse_pairs(var)
     if not task_id.strip():
         raise UsageError("a task id is required (see `mlc tasks`)")
-    who = (user or current_actor().name.removeprefix("user:")).strip()
-    signed_in = settings().engine_user if settings().engine_auth == "basic" else None
-    if signed_in is not None:  # the engine knows who this is: the approver is the signed-in user, nobody else
-        if user and user.strip().lower() != signed_in.lower():
-            raise UsageError(f"you are signed in to the engine as {signed_in}: you cannot complete a task as {user}",
-                             hint=f"sign in as {user} (MLC_ENGINE_USER and MLC_ENGINE_PASSWORD), or drop --user")
-        who = signed_in
+    who = cli_user(user, "complete a task")  # with basic auth, the signed-in user and nobody else
     with _client() as client:
         try:
             task = client.request("GET", f"/task/{task_id}")
