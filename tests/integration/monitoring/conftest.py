@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,16 +17,12 @@ import pytest
 
 from modelops_mlc.config import Settings
 from modelops_mlc.engine import EngineClient
+from tests.conftest import mlc_command
 from tests.support.home import home_env, home_settings
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 FEATURES = [f"f{i}" for i in range(8)]  # f0-f3 informative, f4-f7 noise (make_classification, shuffle=False)
-
-
-def mlc_command() -> list[str]:
-    script = Path(sys.executable).parent / "mlc"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "modelops_mlc.cli.app"]
 
 
 @dataclass

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,14 +18,10 @@ import yaml
 
 from modelops_mlc.config import Settings
 from modelops_mlc.engine import EngineClient
+from tests.conftest import mlc_command
 from tests.support.home import home_env, home_settings
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def mlc_command() -> list[str]:
-    script = Path(sys.executable).parent / "mlc"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "modelops_mlc.cli.app"]
 
 
 @dataclass

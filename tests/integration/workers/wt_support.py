@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,16 +14,12 @@ from typing import Any
 
 from modelops_mlc.engine import EngineClient
 from modelops_mlc.engine.variables import to_engine
+from tests.conftest import mlc_command
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 BPMN_DIR = HERE / "bpmn"
 TEST_KEYS = sorted(p.stem for p in BPMN_DIR.glob("*.bpmn"))
-
-
-def mlc_command() -> list[str]:
-    script = Path(sys.executable).parent / "mlc"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "modelops_mlc.cli.app"]
 
 
 class WorkerProcess:
