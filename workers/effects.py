@@ -8,7 +8,6 @@ side effect (a call to a system without an idempotency key) the same way.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 

@@ -81,7 +81,7 @@ def _from_row(row: "MonitorRunRow", *, features: bool = True) -> MonitorRun:
 
 def _log_mlflow(registry: "Registry", run: MonitorRun, dedupe_key: str) -> str:
     """An MLflow run (kind ``monitor``) with the run's figures and per-feature PSI as metrics."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
     from mlflow.utils.time import get_current_time_millis
 
     found = registry.client.search_runs([registry.experiment_id], f"tags.`mlc.dedupe_key` = '{dedupe_key}'",

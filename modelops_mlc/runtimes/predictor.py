@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelops_mlc.errors import first_line
+from modelops_mlc.registry.imports import import_mlflow_stack
 from modelops_mlc.registry.quiet import quiet_mlflow
 from modelops_mlc.runtimes.modelinfo import NUMERIC_TYPES, ColumnSpec, normalise_example
 from modelops_mlc.serialize import json_safe
@@ -252,6 +253,7 @@ class Predictor:
     @classmethod
     def load(cls, settings: "Settings", name: str, version: str) -> "Predictor":
         """Download and load ``models:/name/version`` (raises on any failure)."""
+        import_mlflow_stack()
         import mlflow.artifacts
         import mlflow.pyfunc
         from mlflow.models import Model

@@ -43,6 +43,7 @@ from starlette.routing import Route
 
 from modelops_mlc import __version__
 from modelops_mlc.errors import MlcError, UsageError, first_line
+from modelops_mlc.registry.imports import import_mlflow_stack
 from modelops_mlc.runtimes.client import SMOKE_HEADER
 from modelops_mlc.runtimes.predictor import (
     Batch,
@@ -342,7 +343,8 @@ class ModelServer:
         self._stop.clear()
         self.predlog.start()
         self.mirror.start()
-        threading.Thread(target=_warm_imports, name="mlc-warm-imports", daemon=True).start()
+        # the first deployment should not wait for the model stack to import
+        threading.Thread(target=import_mlflow_stack, name="mlc-warm-imports", daemon=True).start()
         loops = [("reconcile", self.settings.runtime_reconcile_interval, self._reconcile_tick)]
         if self.heartbeat_enabled:
             loops.append(("heartbeat", self.settings.runtime_heartbeat_interval, self._heartbeat_tick))
@@ -708,17 +710,6 @@ def _answer_headers(served: Served, request_id: str) -> dict[str, str]:
 def _id_header(request_id: str | None) -> dict[str, str] | None:
     ok = request_id and len(request_id) <= MAX_REQUEST_ID and _header_safe(request_id)
     return {REQUEST_ID_HEADER: request_id} if ok else None
-
-
-def _warm_imports() -> None:
-    """Import the model-loading stack early, so the first deployment does not wait for it."""
-    import importlib
-
-    for module in ("mlflow.pyfunc", "sklearn", "mlflow.sklearn", "skops.io", "pandas"):
-        try:
-            importlib.import_module(module)
-        except Exception:  # optional pieces; loading reports real problems
-            pass
 
 
 def _csv_batch(body: bytes) -> Batch:

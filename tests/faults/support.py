@@ -23,7 +23,7 @@ from tests.integration.workers.wt_support import WorkerProcess
 from tests.support.waiting import wait_for
 
 __all__ = [
-    "KilledWorker", "Scenario", "ServerProcess", "TreeMemory", "delete_unfinished", "effects_per_instance",
+    "KilledWorker", "Scenario", "ServerProcess", "TreeMemory", "effects_per_instance",
     "history_states", "write_summary",
 ]
 

@@ -30,6 +30,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from modelops_mlc.registry.imports import import_mlflow_stack
 from workers.daemon.outcome import Outcome, call_async_handler, call_handler
 
 if TYPE_CHECKING:
@@ -48,7 +49,9 @@ class Execution:
 
     def __init__(self, options: "WorkerOptions") -> None:
         self._options = options
-        self._threads = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="mlc-task")
+        # each handler thread imports MLflow before its first task, one at a time (see registry.imports)
+        self._threads = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="mlc-task",
+                                           initializer=import_mlflow_stack)
         self._processes: ProcessPoolExecutor | None = None
 
     async def run(self, handler: "TopicHandler", ctx: "TaskContext") -> Outcome:

@@ -132,7 +132,7 @@ def test_the_error_rate_alerts_fire_at_their_thresholds(written: Path, tmp_path:
     def series(errors_per_min: int) -> list[dict[str, str]]:
         return [{"series": 'mlc_inference_requests_total{model="fraud",version="1",protocol="v2"}',
                  "values": "0+100x20"},
-                {"series": f'mlc_inference_errors_total{{model="fraud",version="1",protocol="v2",status="500"}}',
+                {"series": 'mlc_inference_errors_total{model="fraud",version="1",protocol="v2",status="500"}',
                  "values": f"0+{errors_per_min}x20"}]
 
     def fires(name: str, action: str, threshold: int, rate: int) -> dict[str, Any]:
