@@ -135,6 +135,7 @@ class Settings(BaseSettings):
     runtime_missed_heartbeats: int = 3
     runtime_reconcile_interval: float = 2.0
     runtime_deploy_timeout: float = 120.0
+    runtime_microbatch: bool = True  # requests that arrive together share one model call (runtimes/batching.py)
     webhook_secret: SecretStr | None = None  # HMAC secret of the MLflow webhook receiver (`mlc webhook`)
     webhook_port: int = 8092
     mlflow_port: int = 5000  # `mlc up --mlflow-server`

@@ -247,6 +247,7 @@ class Predictor:
         self._bool_idx = [i for i, c in enumerate(inputs or []) if c.type == "boolean"]
         self.raw: Any = None
         self.fast = False
+        self.batchable = False  # several requests' rows may share one model call (fast path only)
         self._try_fast_path()
 
     # loading ---------------------------------------------------------------------------------
@@ -307,6 +308,26 @@ class Predictor:
         self._sklearn_config = config_context
         self.raw = raw
         self.fast = True
+        self.batchable = self._rows_independent()
+
+    def _rows_independent(self) -> bool:
+        """Whether stacking requests' rows into one model call gives each row what it gets alone (the
+        micro-batcher relies on it); shown on the example, twice over, against its rows one by one."""
+        if not (self.example and self.example.get("data")):
+            return False
+        try:
+            one = self.matrix(Batch(columns=self.example.get("columns"), rows=self.example["data"]))
+            alone = [np.asarray(self.predict_matrix(one[i:i + 1])) for i in range(len(one))]
+            stacked = np.asarray(self.predict_matrix(np.vstack([one, one])))
+        except Exception as exc:
+            log.info("%s/%s: requests are not batched (%s)", self.name, self.version, first_line(exc))
+            return False
+        expected = np.concatenate(alone * 2)
+        if stacked.shape != expected.shape or not np.array_equal(stacked, expected):
+            log.info("%s/%s: rows predicted together differ from rows alone; requests are not batched",
+                     self.name, self.version)
+            return False
+        return True
 
     # prediction ------------------------------------------------------------------------------
     def predict(self, batch: Batch) -> Any:
@@ -314,13 +335,22 @@ class Predictor:
         if len(batch) == 0:
             raise InputError("the request holds no rows")
         if self.fast:
-            matrix = self._matrix(batch)
-            try:
-                with self._sklearn_config(assume_finite=True):  # _matrix rejected null, NaN and inf: no 2nd scan
-                    return self.raw.predict(matrix)
-            except (ValueError, TypeError) as exc:
-                raise InputError(f"model rejected the input: {first_line(exc)}", 422) from None
+            return self.predict_matrix(self.matrix(batch))
         return self._predict_pyfunc(batch)
+
+    def matrix(self, batch: Batch) -> np.ndarray:
+        """The fast path's checked input matrix of ``batch`` (InputError for what the caller got wrong)."""
+        if len(batch) == 0:
+            raise InputError("the request holds no rows")
+        return self._matrix(batch)
+
+    def predict_matrix(self, matrix: np.ndarray) -> Any:
+        """The fast path: the raw model on a matrix from ``matrix()`` (or several stacked)."""
+        try:
+            with self._sklearn_config(assume_finite=True):  # _matrix rejected null, NaN and inf: no 2nd scan
+                return self.raw.predict(matrix)
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"model rejected the input: {first_line(exc)}", 422) from None
 
     def _predict_pyfunc(self, batch: Batch) -> Any:
         import pandas as pd

@@ -30,6 +30,7 @@ import os
 import random
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -44,6 +45,7 @@ from starlette.routing import Route
 from modelops_mlc import __version__
 from modelops_mlc.errors import MlcError, UsageError, first_line
 from modelops_mlc.registry.imports import import_mlflow_stack
+from modelops_mlc.runtimes.batching import MicroBatcher
 from modelops_mlc.runtimes.client import SMOKE_HEADER
 from modelops_mlc.runtimes.predictor import (
     Batch,
@@ -77,6 +79,8 @@ log = logging.getLogger(__name__)
 REQUEST_KEY_HEADER = "x-request-key"
 REQUEST_ID_HEADER = "x-request-id"
 MODEL_HEADER = "x-mlc-model"
+GIL_SWITCH_INTERVAL_S = 0.0005
+GC_THRESHOLDS = (10_000, 50, 100)  # Python's defaults are (700, 10, 10)
 INLINE_ROWS = 512  # bigger batches are predicted in a worker thread so the loop keeps serving
 RETRY_FAILED_LOAD = 30.0  # seconds before the reconcile loop tries a failed model load again
 
@@ -229,6 +233,7 @@ class ModelServer:
         self.metrics = _Metrics(str(shared.metrics_dir) if shared is not None else None)
         self.predlog = PredictionLog(settings)
         self.mirror = ShadowMirror(self.predlog)
+        self.batcher = MicroBatcher()
         self.metrics.track(self.predlog, self.mirror)
         self.metrics.track_drift(settings, lambda: list(self.routes))
         self._feedback: Any = None
@@ -336,10 +341,19 @@ class ModelServer:
             "prediction_log": {"rows_written": self.predlog.rows_written, "dropped": self.predlog.dropped,
                                "shadow_predicted": self.mirror.predicted, "shadow_failed": self.mirror.failed,
                                "shadow_skipped": self.mirror.dropped},
+            "batching": {"enabled": self.settings.runtime_microbatch, "requests": self.batcher.requests,
+                         "model_calls": self.batcher.calls},
         }
 
     # -- background work ----------------------------------------------------------------------
     def start_background(self) -> None:
+        # A serving process's tail latency, tuned for it (bench/RESULTS.md, serving, has the effect):
+        # - the background threads (prediction log, shadows, reconcile) hold the GIL in bursts and the
+        #   event loop waits up to the switch interval for it (5 ms by default);
+        # - the collector's young generations ran every few requests under load; with the loaded
+        #   models frozen out of it (reconcile), rarer young collections cost less in all.
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+        gc.set_threshold(*GC_THRESHOLDS)
         self._stop.clear()
         self.predlog.start()
         self.mirror.start()
@@ -433,6 +447,8 @@ class ModelServer:
     async def _predict(self, predictor: Predictor, batch: Batch) -> Any:
         if len(batch) > INLINE_ROWS:
             return await asyncio.to_thread(predictor.predict, batch)
+        if predictor.batchable and self.settings.runtime_microbatch:
+            return await self.batcher.predict(predictor, batch)
         return predictor.predict(batch)
 
     def _check_admin(self, request: Request) -> None:

@@ -1,6 +1,6 @@
-"""FeedbackStore on a real sqlite MLC store, with predictions written through the real prediction log:
-labels join by request id and row, accuracy and mean absolute error match scikit-learn's, unknown
-request ids are reported, bad items are refused."""
+"""FeedbackStore on a real MLC store (sqlite, and PostgreSQL for the log's own SQL), with predictions
+written through the real prediction log: labels join by request id and row, accuracy and mean
+absolute error match scikit-learn's, unknown request ids are reported, bad items are refused."""
 
 from __future__ import annotations
 
@@ -19,6 +19,39 @@ from modelops_mlc.runtimes.predlog import LoggedPrediction, PredictionLog
 @pytest.fixture
 def settings(tmp_path):
     return Settings(home=tmp_path, store_url=f"sqlite:///{tmp_path}/mlc.db")
+
+
+def test_the_log_writes_every_row_on_postgresql_as_on_sqlite(tmp_path, postgres):
+    """The log writes multi-row INSERTs in the driver's own placeholder style: both stores get every
+    row, its JSON output and its time, over more rows than one statement holds."""
+    from modelops_mlc.runtimes.predlog import INSERT_ROWS
+
+    requests = INSERT_ROWS + 7
+    at = dt.datetime(2026, 12, 1, 18, 0, tzinfo=dt.timezone.utc)
+    stores = {"sqlite": f"sqlite:///{tmp_path}/mlc.db", "postgresql": postgres.database(f"plog_{tmp_path.name[-8:]}").url}
+    for kind, url in stores.items():
+        settings = Settings(home=tmp_path / kind, store_url=url)
+        log = PredictionLog(settings, interval=0.05)
+        log.start()
+        for i in range(requests):  # a regressor's one row, and a classifier's two outputs per row
+            log.put(LoggedPrediction(f"r{i}", 1, "bc", "1", "primary", np.array([i + 0.5]), at))
+            log.put(LoggedPrediction(f"p{i}", 2, "bc", "2", "shadow", {"label": np.array([1, 0]),
+                                                                       "score": np.array([0.9, 0.2])}, at))
+        log.stop()
+        assert log.rows_written == 3 * requests, kind
+        from sqlalchemy import select
+
+        from modelops_mlc.runtimes.models import PredictionRow
+        from modelops_mlc.store import open_store
+
+        with open_store(settings).session() as s:
+            rows = s.execute(select(PredictionRow).where(PredictionRow.request_id.in_(["r3", "p3"]))
+                             .order_by(PredictionRow.request_id, PredictionRow.row)).scalars().all()
+            got = [(r.request_id, r.row, r.deployment_id, r.model_version, r.role, r.output,
+                    r.at.replace(tzinfo=dt.timezone.utc) if r.at.tzinfo is None else r.at) for r in rows]
+        assert got == [("p3", 0, 2, "2", "shadow", {"label": 1, "score": 0.9}, at),
+                       ("p3", 1, 2, "2", "shadow", {"label": 0, "score": 0.2}, at),
+                       ("r3", 0, 1, "1", "primary", 3.5, at)], kind
 
 
 @pytest.fixture
