@@ -61,6 +61,7 @@ SLO_LIMITS = {
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 RETIRED_TAG = "mlc.retired"
+REPLACED_TAG = "mlc.replaced_version"  # on a promoted candidate: the champion it retired
 
 def _window(ctx: TaskContext) -> str:
     from modelops_mlc.durations import iso_duration_seconds
@@ -207,7 +208,12 @@ def canary_promote(ctx: TaskContext) -> dict[str, Any]:
         aliases = registry.get_model(name).aliases
         retired = aliases.get(CHAMPION)
         if retired is not None and retired != version:
+            # kept on the candidate before the alias moves: a redelivered promote still names it
+            registry.set_tags(f"{name}/{version}", {REPLACED_TAG: str(retired)})
             registry.set_tags(f"{name}/{retired}", {RETIRED_TAG: "true"})
+        elif retired == version:  # an earlier delivery moved the alias already
+            replaced = registry.get_version(f"{name}/{version}").tags.get(REPLACED_TAG)
+            retired = int(replaced) if replaced and replaced.isdigit() else None
         registry.set_alias(name, CHAMPION, version)
         if CHALLENGER in aliases:
             registry.delete_alias(name, CHALLENGER)
@@ -215,7 +221,7 @@ def canary_promote(ctx: TaskContext) -> dict[str, Any]:
         CANARY_OUTCOME: "promoted",
         DEPLOYMENT_ID: deployment.id,
         MODEL_VERSION: version,
-        RETIRED_VERSION: retired if retired != version else None,
+        RETIRED_VERSION: retired,
     }
 
 

@@ -12,10 +12,9 @@ keeps one finished evaluation per test step (a finished task's outcome is replay
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from workers.handlers import TaskContext, topic
-from workers.train import DEDUPE_TAG
 from workers.support import finite, job_errors, model_spec
 from workers.variables import (
     INPUT_FILE,
@@ -27,18 +26,16 @@ from workers.variables import (
     TOPIC_RUN_TEST,
 )
 
-if TYPE_CHECKING:
-    from modelops_mlc.registry import Registry
-
 
 @topic(TOPIC_RUN_TEST, cpu_bound=True)
 def run_test(ctx: TaskContext) -> dict[str, Any]:
     from modelops_mlc.jobs import metrics_test
+    from modelops_mlc.jobs.runs import DEDUPE_TAG, settle_task_runs
     from modelops_mlc.registry import Registry
 
     registry = Registry(ctx.settings)
-    _end_abandoned_runs(registry, ctx.dedupe_key)
     with job_errors():
+        settle_task_runs(registry, ctx.dedupe_key)
         result = metrics_test(registry, model_spec(ctx), data_path=ctx.get(INPUT_FILE),
                               output_path=ctx.get(OUTPUT_FILE), plots=False,
                               run_tags={DEDUPE_TAG: ctx.dedupe_key, "mlc.process_instance_id": ctx.process_instance_id})
@@ -53,10 +50,3 @@ def run_test(ctx: TaskContext) -> dict[str, Any]:
         variables[OUTPUT_FILE] = result.output_path
     return variables
 
-
-def _end_abandoned_runs(registry: "Registry", key: str) -> None:
-    """Mark KILLED the evaluation runs an earlier delivery of this task left RUNNING."""
-    with job_errors():
-        for run in registry.client.search_runs(
-                [registry.experiment_id], f"tags.`{DEDUPE_TAG}` = '{key}' and attributes.status = 'RUNNING'"):
-            registry.client.set_terminated(run.info.run_id, "KILLED")

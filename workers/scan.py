@@ -2,7 +2,8 @@
 
 Unsafe pickle content (picklescan) and unpinned or unknown requirements are findings; the
 process reads SCAN_PASSED and quotes SCAN_SUMMARY in the rejection ticket. The report is
-recorded in an MLflow run (SCAN_RUN_ID) and in the version tag ``security_scan``.
+recorded in an MLflow run (SCAN_RUN_ID) and in the version tag ``security_scan``; the run carries
+the task's key, so a redelivered task returns the report its earlier delivery logged.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from workers.variables import SCAN_FINDINGS, SCAN_PASSED, SCAN_RUN_ID, SCAN_SUMM
 @topic(TOPIC_SCAN)
 def scan(ctx: TaskContext) -> dict[str, Any]:
     from modelops_mlc.governance.scan import scan_version
+    from modelops_mlc.jobs.runs import DEDUPE_TAG
     from modelops_mlc.registry import Registry
 
     with job_errors():
-        report = scan_version(Registry(ctx.settings), model_spec(ctx))
+        report = scan_version(Registry(ctx.settings), model_spec(ctx), run_tags={
+            DEDUPE_TAG: ctx.dedupe_key, "mlc.process_instance_id": ctx.process_instance_id})
     return {
         SCAN_PASSED: report.passed,
         SCAN_FINDINGS: [f.model_dump() for f in report.findings],

@@ -12,7 +12,7 @@ a typo-squatted name would be one.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from modelops_mlc.errors import RegistryError, first_line
 
 if TYPE_CHECKING:
-    from modelops_mlc.registry import Registry
+    from modelops_mlc.registry import ModelVersionInfo, Registry
 
 __all__ = ["REQUIREMENT_FILES", "SCAN_TAG", "Finding", "ScanReport", "check_requirements", "installed", "scan_directory",
            "scan_version"]
@@ -152,15 +152,44 @@ def _scanner_name() -> str:
     return f"picklescan {version('picklescan')}"
 
 
-def scan_version(registry: "Registry", model_id: str) -> ScanReport:
+def scan_version(registry: "Registry", model_id: str, *, run_tags: Mapping[str, str] | None = None) -> ScanReport:
     """Download a registered version's files, scan them, and record the report: an MLflow run
     (``scan_report.json``, metric ``findings``) and the version tags ``security_scan`` and
-    ``security_scan_run``."""
+    ``security_scan_run``.
+
+    ``run_tags`` go on the run; when they carry a worker task's key (``mlc.dedupe_key``), the report
+    a finished run of that task holds is the result (a redelivered task logs no second scan run),
+    and a run its killed delivery left RUNNING is marked KILLED."""
+    import mlflow
+
+    from modelops_mlc.jobs.runs import DEDUPE_TAG, settle_task_runs
+    from modelops_mlc.registry.quiet import quiet_mlflow
+
+    info = registry.get_version(model_id)
+    key = (run_tags or {}).get(DEDUPE_TAG)
+    done = settle_task_runs(registry, key, "scan") if key else []
+    if done:
+        with registry.mlflow_context(), quiet_mlflow():
+            report = ScanReport.model_validate(mlflow.artifacts.load_dict(f"runs:/{done[0].info.run_id}/scan_report.json"))
+        report.run_id = done[0].info.run_id
+    else:
+        report = _scan_files(registry, info)
+        with registry.start_run(f"scan-{info.name}-v{info.version}", {
+            "mlc.kind": "scan", "mlc.model_name": info.name, "mlc.model_version": info.version, **(run_tags or {}),
+        }) as run:
+            report.run_id = run.info.run_id
+            mlflow.log_metric("findings", len(report.findings))
+            mlflow.log_metric("files_scanned", report.files_scanned)
+            mlflow.log_dict(report.model_dump(mode="json"), "scan_report.json")
+    registry.set_tags(info.ref, {SCAN_TAG: "passed" if report.passed else "failed", f"{SCAN_TAG}_run": report.run_id})
+    return report
+
+
+def _scan_files(registry: "Registry", info: "ModelVersionInfo") -> ScanReport:
     import mlflow
 
     from modelops_mlc.registry.quiet import quiet_mlflow
 
-    info = registry.get_version(model_id)
     with tempfile.TemporaryDirectory(prefix="mlc-scan-") as tmp:
         try:
             with registry.mlflow_context(), quiet_mlflow():
@@ -169,12 +198,4 @@ def scan_version(registry: "Registry", model_id: str) -> ScanReport:
             raise RegistryError(f"cannot download {info.model_id} to scan it: {first_line(exc)}") from exc
         report = scan_directory(Path(local))
     report.model_id = info.model_id
-    with registry.start_run(f"scan-{info.name}-v{info.version}", {
-        "mlc.kind": "scan", "mlc.model_name": info.name, "mlc.model_version": info.version,
-    }) as run:
-        report.run_id = run.info.run_id
-        mlflow.log_metric("findings", len(report.findings))
-        mlflow.log_metric("files_scanned", report.files_scanned)
-        mlflow.log_dict(report.model_dump(mode="json"), "scan_report.json")
-    registry.set_tags(info.ref, {SCAN_TAG: "passed" if report.passed else "failed", f"{SCAN_TAG}_run": report.run_id})
     return report

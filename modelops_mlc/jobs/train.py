@@ -106,11 +106,13 @@ def train(
     *,
     params: Mapping[str, Any] | None = None,
     tags: Mapping[str, Any] | None = None,
+    run_tags: Mapping[str, str] | None = None,
 ) -> TrainResult:
     """Train a new version from ``model_id`` (the parent) on TRAINING_DATA and register it.
 
     The MLflow run logs the parameters, metrics, seed, package versions and the data's sha256;
-    the new version is linked to the run and carries ``mlc.parent_version``.
+    the new version is linked to the run and carries ``mlc.parent_version``. ``tags`` go on the
+    new version, ``run_tags`` on the training run (a worker's task key and process instance).
     """
     import mlflow
     import numpy as np
@@ -143,7 +145,7 @@ def train(
     with registry.start_run(
         f"train-{parent.name}-from-v{parent.version}",
         {"mlc.kind": "train", "mlc.model_name": parent.name, "mlc.parent_version": parent.version,
-         **{f"mlc.pkg.{k}": v for k, v in versions.items()}},
+         **{f"mlc.pkg.{k}": v for k, v in versions.items()}, **(run_tags or {})},
     ) as run:
         mlflow.log_params({
             "seed": seed,

@@ -84,8 +84,9 @@ def _log_mlflow(registry: "Registry", run: MonitorRun, dedupe_key: str) -> str:
     from mlflow.entities import Metric, Param
     from mlflow.utils.time import get_current_time_millis
 
-    found = registry.client.search_runs([registry.experiment_id], f"tags.`mlc.dedupe_key` = '{dedupe_key}'",
-                                        max_results=1)
+    from modelops_mlc.jobs.runs import DEDUPE_TAG, settle_task_runs
+
+    found = settle_task_runs(registry, dedupe_key, "monitor")  # a killed delivery's RUNNING run is KILLED
     if found:
         return str(found[0].info.run_id)
     now = get_current_time_millis()
@@ -96,7 +97,7 @@ def _log_mlflow(registry: "Registry", run: MonitorRun, dedupe_key: str) -> str:
     with registry.start_run(f"monitor-{run.model_id}-v{run.model_version}", {
         "mlc.kind": "monitor", "mlc.model_name": run.model_id, "mlc.model_version": run.model_version or "",
         "mlc.monitor_verdict": run.verdict, "mlc.monitor_trigger": run.trigger or "",
-        "mlc.process_instance_id": run.process_instance_id or "", "mlc.dedupe_key": dedupe_key,
+        "mlc.process_instance_id": run.process_instance_id or "", DEDUPE_TAG: dedupe_key,
     }) as active:
         params = {"reference_data": run.reference_data, "current_data": run.current_data, "reason": run.reason}
         registry.client.log_batch(

@@ -29,7 +29,6 @@ __all__ = ["main", "run_job"]
 
 log = logging.getLogger(__name__)
 
-DEDUPE_TAG = "mlc.dedupe_key"
 JOB_TAG = "mlc.training_job"
 
 
@@ -64,6 +63,7 @@ def _heartbeat(store: "Store", job_id: str, stop: threading.Event) -> None:
 def run_job(settings: "Settings", job_id: str) -> str | None:
     """Run one job to its outcome; returns its final state, or None when it was not ours to run."""
     from modelops_mlc.jobs import train
+    from modelops_mlc.jobs.runs import DEDUPE_TAG
     from modelops_mlc.registry import Registry
 
     store = open_store(settings)
