@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +74,7 @@ def rows_of(predictions: Any) -> list[Any]:
     return json_safe(arr.tolist())
 
 
-INSERT_ROWS = 500  # rows per statement: 4,000 parameters, far below SQLite's and PostgreSQL's limits
+INSERT_ROWS = 500  # rows per statement at most: 4,000 parameters, far below SQLite's and PostgreSQL's limits
 _COLUMNS = ("request_id", "row", "deployment_id", "model_name", "model_version", "role", "output", "at")
 
 
@@ -95,50 +96,75 @@ def _insert_sql(table: Any, dialect: Any, rows: int) -> str:
             f"VALUES {', '.join([row] * rows)}")
 
 
-class PredictionLog(BackgroundQueue[LoggedPrediction]):
-    """The queue of predictions and the thread that writes them to the MLC store in batches."""
+class PredictionLog(BackgroundQueue[tuple[int, tuple[Any, ...]]]):
+    """The queue of predictions and the thread that writes them to the MLC store in batches.
+
+    The writing thread shares the GIL with the event loop that answers requests, and when both
+    want it they take turns: every millisecond the thread spends in Python under load is taken
+    from the requests in flight, and that made the log most of the serving p99 (bench/RESULTS.md,
+    serving). So the Python work is done by ``put``, a few microseconds on the caller's thread
+    (the values of the request's rows, in the form SQLAlchemy Core would give them, without its
+    per-row processing), and the thread only hands them to the driver: multi-row INSERTs, not an
+    ``executemany``, which steps the database once per row and takes the GIL back each time.
+    """
 
     def __init__(self, settings: "Settings", *, capacity: int = 20_000, batch: int = 5_000,
                  interval: float = 0.25, linger: float = 0.25) -> None:
         super().__init__("mlc-prediction-log", capacity=capacity, batch=batch, interval=interval, linger=linger)
         self.settings = settings
         self.rows_written = 0
+        self._dialect: Any = None
+        self._at_of: Callable[[Any], Any] = _same
 
     def put(self, entry: LoggedPrediction) -> None:
-        """Queue ``entry``; never blocks (a full queue drops it and counts the drop)."""
-        self.offer(entry)
+        """Queue ``entry``'s rows; never blocks (a full queue drops them and counts the drop)."""
+        try:
+            outputs = rows_of(entry.predictions)
+            if self._dialect is None:
+                self._bind()
+            at = self._at_of(entry.at)
+            values: list[Any] = []
+            for i, output in enumerate(outputs):
+                values += (entry.request_id, i, entry.deployment_id, entry.model, entry.version, entry.role,
+                           json.dumps(output), at)
+        except Exception as exc:  # an output the log cannot hold must not fail the request
+            log.warning("prediction %s of %s/%s not logged: %s", entry.request_id, entry.model, entry.version, exc)
+            self.dropped += 1
+            return
+        self.offer((len(outputs), tuple(values)))
 
-    def handle(self, items: list[LoggedPrediction]) -> None:
-        """Write ``items`` as multi-row INSERTs of plain values, ``INSERT_ROWS`` rows a statement.
+    def _bind(self) -> None:
+        from modelops_mlc.runtimes.models import PredictionRow
+        from modelops_mlc.store import open_store
 
-        This thread shares the GIL with the event loop that answers requests. An ``executemany``
-        (SQLAlchemy Core's, or the driver's) steps the database once per row, letting go of the GIL
-        and taking it back each time, and against a busy event loop every take waits for the loop
-        to be made to let go: under load that was most of the serving p99 (bench/RESULTS.md,
-        serving). One statement per few hundred rows hands the GIL over a few times a batch, and
-        Core's per-row parameter processing is skipped: the time goes through the column's own bind
-        processor once per request, the output as JSON text (PostgreSQL casts it to JSON).
-        """
+        dialect = open_store(self.settings).engine.dialect
+        self._at_of = PredictionRow.__table__.c.at.type.bind_processor(dialect) or _same
+        self._dialect = dialect
+
+    def handle(self, items: list[tuple[int, tuple[Any, ...]]]) -> None:
+        """Write the queued rows, up to ``INSERT_ROWS`` a statement, in one transaction."""
         from modelops_mlc.runtimes.models import PredictionRow
         from modelops_mlc.store import open_store
 
         table = PredictionRow.__table__
+        width = len(_COLUMNS)
+        written = 0
         with open_store(self.settings).session() as s:
             conn = s.connection()
-            dialect = conn.dialect
-            at_of = table.c.at.type.bind_processor(dialect) or _same
-            records: list[tuple[Any, ...]] = []
-            for e in items:
-                try:
-                    outputs = rows_of(e.predictions)
-                except Exception as exc:  # an output the log cannot hold must not stop the log
-                    log.warning("prediction %s of %s/%s not logged: %s", e.request_id, e.model, e.version, exc)
-                    self.dropped += 1
-                    continue
-                at = at_of(e.at)
-                records.extend((e.request_id, i, e.deployment_id, e.model, e.version, e.role, json.dumps(output), at)
-                               for i, output in enumerate(outputs))
-            for start in range(0, len(records), INSERT_ROWS):
-                chunk = records[start:start + INSERT_ROWS]
-                conn.exec_driver_sql(_insert_sql(table, dialect, len(chunk)), tuple(v for row in chunk for v in row))
-        self.rows_written += len(records)
+
+            def insert(rows: int, values: list[Any]) -> None:
+                conn.exec_driver_sql(_insert_sql(table, conn.dialect, rows), tuple(values))
+
+            rows, values = 0, []
+            for n, flat in items:
+                for first in range(0, n, INSERT_ROWS):  # a request of many rows is split
+                    take = min(INSERT_ROWS, n - first)
+                    if rows + take > INSERT_ROWS:
+                        insert(rows, values)
+                        written, rows, values = written + rows, 0, []
+                    values += flat[first * width:(first + take) * width] if take < n else flat
+                    rows += take
+            if rows:
+                insert(rows, values)
+                written += rows
+        self.rows_written += written

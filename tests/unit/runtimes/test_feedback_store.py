@@ -23,7 +23,8 @@ def settings(tmp_path):
 
 def test_the_log_writes_every_row_on_postgresql_as_on_sqlite(tmp_path, postgres):
     """The log writes multi-row INSERTs in the driver's own placeholder style: both stores get every
-    row, its JSON output and its time, over more rows than one statement holds."""
+    row, its JSON output and its time, over more requests, and one request of more rows, than one
+    statement holds."""
     from modelops_mlc.runtimes.predlog import INSERT_ROWS
 
     requests = INSERT_ROWS + 7
@@ -37,8 +38,10 @@ def test_the_log_writes_every_row_on_postgresql_as_on_sqlite(tmp_path, postgres)
             log.put(LoggedPrediction(f"r{i}", 1, "bc", "1", "primary", np.array([i + 0.5]), at))
             log.put(LoggedPrediction(f"p{i}", 2, "bc", "2", "shadow", {"label": np.array([1, 0]),
                                                                        "score": np.array([0.9, 0.2])}, at))
+        big = 2 * INSERT_ROWS + 3  # one request of more rows than a statement holds
+        log.put(LoggedPrediction("big", 1, "bc", "1", "primary", np.arange(big, dtype=float), at))
         log.stop()
-        assert log.rows_written == 3 * requests, kind
+        assert log.rows_written == 3 * requests + big, kind
         from sqlalchemy import select
 
         from modelops_mlc.runtimes.models import PredictionRow
@@ -49,6 +52,9 @@ def test_the_log_writes_every_row_on_postgresql_as_on_sqlite(tmp_path, postgres)
                              .order_by(PredictionRow.request_id, PredictionRow.row)).scalars().all()
             got = [(r.request_id, r.row, r.deployment_id, r.model_version, r.role, r.output,
                     r.at.replace(tzinfo=dt.timezone.utc) if r.at.tzinfo is None else r.at) for r in rows]
+            big_rows = s.execute(select(PredictionRow.row, PredictionRow.output)
+                                 .where(PredictionRow.request_id == "big")).all()
+        assert sorted(big_rows) == [(i, float(i)) for i in range(big)], kind
         assert got == [("p3", 0, 2, "2", "shadow", {"label": 1, "score": 0.9}, at),
                        ("p3", 1, 2, "2", "shadow", {"label": 0, "score": 0.2}, at),
                        ("r3", 0, 1, "1", "primary", 3.5, at)], kind
