@@ -31,6 +31,7 @@ from workers.variables import (
 @topic(TOPIC_COMPARE, cpu_bound=True)
 def compare(ctx: TaskContext) -> dict[str, Any]:
     from modelops_mlc.jobs import compare as compare_job
+    from modelops_mlc.jobs.runs import DEDUPE_TAG, settle_task_runs
     from modelops_mlc.registry import Registry
     from modelops_mlc.retraining.decision import guard_metrics, improvement
 
@@ -42,7 +43,9 @@ def compare(ctx: TaskContext) -> dict[str, Any]:
     registry = Registry(ctx.settings)
     challenger = version_spec(name, challenger_version)
     with job_errors():
-        result = compare_job(registry, champion, challenger, data_path=ctx.get(INPUT_FILE), plots=False)
+        settle_task_runs(registry, ctx.dedupe_key)  # a killed delivery's comparison: KILLED, not RUNNING
+        result = compare_job(registry, champion, challenger, data_path=ctx.get(INPUT_FILE), plots=False,
+                             run_tags={DEDUPE_TAG: ctx.dedupe_key, "mlc.process_instance_id": ctx.process_instance_id})
         guards = guard_metrics(registry.get_version(challenger).tags.get("guard_metrics"), result.task_type)
     decision_inputs = improvement(result, guards)
     return {

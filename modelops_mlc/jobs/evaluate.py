@@ -419,6 +419,7 @@ def compare(
     thresholds: Mapping[str, Any] | None = None,
     primary_metric: str | None = None,
     plots: bool = True,
+    run_tags: Mapping[str, str] | None = None,
 ) -> CompareResult:
     """Evaluate champion and challenger on the same data and say, per metric, who wins and by how much.
 
@@ -426,7 +427,8 @@ def compare(
     challenger wins only if ``mlflow.validate_evaluation_results`` accepts it against the champion;
     otherwise it wins when it beats the champion on the primary metric (tag ``primary_metric``,
     default roc_auc, else f1, for classification and rmse for regression). Ties keep the champion.
-    ``plots=False`` leaves out MLflow's plots of both evaluations, as in :func:`metrics_test`.
+    ``plots=False`` leaves out MLflow's plots of both evaluations, as in :func:`metrics_test`;
+    ``run_tags`` go on the comparison run and both evaluation runs.
     """
     import mlflow
     from mlflow.models.evaluation import EvaluationResult
@@ -453,14 +455,15 @@ def compare(
     with registry.start_run(
         f"compare-{chal_info.name}-v{champ_info.version}-v{chal_info.version}",
         {"mlc.kind": "compare", "mlc.model_name": chal_info.name, "mlc.model_version": chal_info.version,
-         "mlc.champion": champ_info.model_id, "mlc.challenger": chal_info.model_id},
+         "mlc.champion": champ_info.model_id, "mlc.challenger": chal_info.model_id, **(run_tags or {})},
     ) as run:
         mlflow.log_params({"data_uri": data_in.uri[:500], "data_sha256": data_in.sha256 or "", "target": target})
         evals = {}
         for role, info in (("champion", champ_info), ("challenger", chal_info)):
             with registry.start_run(f"{role}-{info.name}-v{info.version}",
                                     {"mlc.kind": "test", "mlc.model_name": info.name,
-                                     "mlc.model_version": info.version, "mlc.compare_role": role}):
+                                     "mlc.model_version": info.version, "mlc.compare_role": role,
+                                     **(run_tags or {})}):
                 evals[role] = _Evaluation(registry, info, df, target, plots=plots)
                 if evals[role].extra_metrics:
                     mlflow.log_metrics(evals[role].extra_metrics)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from modelops_mlc.config import Settings
-from tests.faults.lifecycle import make_home
+from tests.faults.lifecycle import Home, make_home
 from workers.handlers import TaskContext
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +31,41 @@ def dying_fit(data, *, target):  # noqa: ANN001, ANN201 (a training entrypoint)
         os.kill(os.getpid(), signal.SIGKILL)
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(data.drop(columns=[target]),
                                                                                   data[target])
+
+
+DYING_MODEL = f'''
+import os
+import signal
+
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+
+class DiesWhileMarked(PythonModel):
+    """Predicts like the wrapped classifier, but SIGKILL of its process while the marker file exists."""
+
+    def load_context(self, context):
+        self.model = mlflow.sklearn.load_model(context.artifacts["classifier"])
+
+    def predict(self, context, model_input, params=None):
+        if os.path.exists(os.environ.get("{DIES}", "/nonexistent")):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.model.predict(model_input)
+
+
+mlflow.models.set_model(DiesWhileMarked())
+'''
+
+
+def _killed_first(home: Home, marker: Path, call: str) -> None:
+    """Run ``call`` (a handler call on ``ctx``) in a child process that dies of SIGKILL mid-job."""
+    marker.touch()
+    first = subprocess.run([sys.executable, "-c", (
+        "from tests.faults.test_redelivered_effects import _ctx; from tests.support.home import home_settings; "
+        f"import os; {call}")], env={**home.env, DIES: str(marker), "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+        capture_output=True, text=True, timeout=300)
+    assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
+    marker.unlink()
 
 
 def _ctx(settings: Settings, topic: str, variables: dict, activity: str = "task_x") -> TaskContext:
@@ -52,23 +87,41 @@ def test_a_train_killed_mid_fit_leaves_no_running_run(tmp_path: Path) -> None:
 
     home = make_home(tmp_path / "home", "http://127.0.0.1:9/engine-rest", rows=200, deploy=False,
                      tags={"entrypoint": f"{__name__}:dying_fit"}, training_data=True)
-    marker = tmp_path / "die"
-    marker.touch()
     variables = {"MODEL_ID": home.model, "MODEL_VERSION": 1}
-    first = subprocess.run([sys.executable, "-c", (
-        "import sys; from tests.faults.test_redelivered_effects import _ctx; from tests.support.home import "
-        "home_settings; import os; from workers.train import train; "
-        f"train(_ctx(home_settings(dict(os.environ)), 'train', {variables!r}))")],
-        env={**home.env, DIES: str(marker), "PYTHONPATH": str(ROOT)},
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
+    _killed_first(home, tmp_path / "die", "from workers.train import train; "
+                  f"train(_ctx(home_settings(dict(os.environ)), 'train', {variables!r}))")
     assert _runs(home.settings, "train") == ["RUNNING"]
 
-    marker.unlink()
     out = train(_ctx(home.settings, "train", variables))
     assert out["MODEL_VERSION"] == 2
     assert _runs(home.settings, "train") == ["FINISHED", "KILLED"]  # the dead delivery's run no longer RUNNING
     assert [v.version for v in Registry(home.settings).list_versions(home.model)] == [2, 1]
+
+
+def test_a_compare_killed_mid_evaluation_leaves_no_running_run(tmp_path: Path) -> None:
+    """The challenger's predict kills the worker's process during the first delivery's comparison."""
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    from modelops_mlc.registry import Registry
+    from workers.compare import compare
+
+    home = make_home(tmp_path / "home", "http://127.0.0.1:9/engine-rest", rows=200, deploy=False)
+    registry = Registry(home.settings)
+    classifier, code, saved = tmp_path / "classifier", tmp_path / "dies.py", tmp_path / "challenger"
+    mlflow.sklearn.save_model(registry.load_sklearn(registry.get_version(f"{home.model}/1").ref), str(classifier))
+    code.write_text(DYING_MODEL)
+    mlflow.pyfunc.save_model(str(saved), python_model=str(code), artifacts={"classifier": str(classifier)})
+    registry.register(home.model, path=saved, tags={"target": "target"})
+    variables = {"MODEL_ID": home.model, "CHAMPION_VERSION": 1, "CHALLENGER_VERSION": 2}
+    _killed_first(home, tmp_path / "die", "from workers.compare import compare; "
+                  f"compare(_ctx(home_settings(dict(os.environ)), 'compare', {variables!r}))")
+    assert "RUNNING" in _runs(home.settings, "compare")
+
+    out = compare(_ctx(home.settings, "compare", variables))
+    assert out["COMPARE_WINNER"] in ("champion", "challenger")
+    assert _runs(home.settings, "compare") == ["FINISHED", "KILLED"]
+    assert "RUNNING" not in _runs(home.settings, "test"), "an evaluation run of the killed comparison still runs"
 
 
 def test_a_redelivered_scan_logs_one_scan_run(tmp_path: Path) -> None:
