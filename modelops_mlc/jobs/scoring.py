@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -203,11 +203,13 @@ def score(
     *,
     strict: bool = False,
     log_run: bool = True,
+    run_tags: Mapping[str, str] | None = None,
 ) -> ScoreResult:
     """Score ``input_path`` with a version and write the input plus ``prediction`` to ``output_path``.
 
     The input's columns are checked against the signature before any work: missing columns fail
     with their names; extra columns pass through to the output (``strict=True`` refuses them).
+    ``run_tags`` go on the score run (a worker's task key and process instance).
     """
     import mlflow
     import pyarrow as pa
@@ -291,7 +293,8 @@ def score(
     if log_run:
         with registry.start_run(
             f"score-{info.name}-v{info.version}",
-            {"mlc.kind": "score", "mlc.model_name": info.name, "mlc.model_version": info.version},
+            {"mlc.kind": "score", "mlc.model_name": info.name, "mlc.model_version": info.version,
+             **(run_tags or {})},
         ) as run:
             mlflow.log_params({"input": input_ref.uri[:500], "input_sha256": input_ref.sha256 or "",
                                "output": output_ref.uri[:500], "output_sha256": digest, "chunk_rows": chunk_rows})

@@ -124,6 +124,26 @@ def test_a_compare_killed_mid_evaluation_leaves_no_running_run(tmp_path: Path) -
     assert "RUNNING" not in _runs(home.settings, "test"), "an evaluation run of the killed comparison still runs"
 
 
+def test_a_redelivered_score_logs_one_score_run(tmp_path: Path) -> None:
+    """The second delivery finds the first one's run and its output unchanged; once the output is
+    gone (or changed) it scores again."""
+    import pandas as pd
+
+    from workers.score import score
+
+    home = make_home(tmp_path / "home", "http://127.0.0.1:9/engine-rest", rows=50, deploy=False)
+    features, out = tmp_path / "features.csv", tmp_path / "scored.csv"
+    pd.read_csv(home.good).drop(columns=["target"]).to_csv(features, index=False)
+    ctx = _ctx(home.settings, "score", {"MODEL_ID": home.model, "MODEL_VERSION": 1, "INPUT_FILE": str(features),
+                                         "OUTPUT_FILE": str(out)})
+    first = score(ctx)
+    assert score(ctx) == first and first["ROWS_SCORED"] == 50
+    assert _runs(home.settings, "score") == ["FINISHED"]
+    out.unlink()
+    assert score(ctx) == first and len(pd.read_csv(out)) == 50
+    assert _runs(home.settings, "score") == ["FINISHED", "FINISHED"]
+
+
 def test_a_redelivered_scan_logs_one_scan_run(tmp_path: Path) -> None:
     from workers.scan import scan
 
