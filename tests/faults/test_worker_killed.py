@@ -7,7 +7,8 @@ instance's task, its whole process group gets SIGKILL (product code runs unchang
 came after the handler had finished counts as missed, not as tested.
 
 Short form: the topics of the back-test life cycle (get-model, run-test, notify, create-ticket).
-Full form (``make test-faults``): deploy-with-test too (train, deploy).
+Full form (``make test-faults``): deploy-with-test too (train, deploy). The other topics of the life
+cycle (monitoring, batch job, scan, retrain, canary) are in test_worker_killed_lifecycle.py.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ call activities started); a topic whose handler finished before the kill landed 
 a new instance, at most three. Each instance must complete at its expected end with no incident,
 and every effect must be there once: MLflow runs by kind and status (none left RUNNING), the MLC
 store's rows, registered versions and aliases, output files.
+
+Short form (``make test``): monitoring, three kills in about a minute. The others are full form
+(marker ``faults``, ``make test-faults``).
 """
 
 from __future__ import annotations
@@ -34,8 +37,6 @@ from tests.faults.lifecycle import Home, make_home
 from tests.faults.support import KilledWorker, Scenario, ServerProcess, effects_per_instance
 from tests.faults.test_worker_killed import LOCK_MS, _approve
 from tests.support.cleanup import delete_unfinished
-
-pytestmark = pytest.mark.faults
 
 TRIES = 3  # instances a scenario may start to get every topic killed mid-task
 
@@ -115,6 +116,7 @@ def _assert_once(scenario: Scenario, home: Home, started: list[str], ends: dict[
     assert not [k for (k, status) in runs if status == "RUNNING"], runs
 
 
+@pytest.mark.faults
 def test_worker_killed_during_score(engine, tmp_path: Path, scenario: Scenario) -> None:
     """mlc-run-batch-job on a batch deployment: one output file with every row, one notification."""
     from modelops_mlc.runtimes import DeploymentManager, RuntimeCatalog
@@ -155,6 +157,7 @@ def test_worker_killed_during_each_monitor_topic(engine, tmp_path: Path, scenari
     assert topics <= set(driver.killed), (driver.killed, driver.missed)
 
 
+@pytest.mark.faults
 def test_worker_killed_during_scan(engine, tmp_path: Path, scenario: Scenario) -> None:
     """mlc-productionize of a governance_level production model without a model card: scanned
     once, then refused at the production gate with one ticket."""
@@ -202,6 +205,7 @@ def canary_stack(engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         runtime.kill()
 
 
+@pytest.mark.faults
 def test_worker_killed_during_each_retrain_and_canary_promote_topic(canary_stack, tmp_path: Path,
                                                                     scenario: Scenario) -> None:
     """mlc-retrain of a champion fitted on 16 rows: the training job trains a better challenger,
@@ -280,6 +284,7 @@ def test_worker_killed_during_each_retrain_and_canary_promote_topic(canary_stack
     assert topics <= set(driver.killed), (driver.killed, driver.missed)
 
 
+@pytest.mark.faults
 def test_worker_killed_during_canary_rollback(canary_stack, tmp_path: Path, scenario: Scenario) -> None:
     """mlc-canary-rollout of a candidate that fails 40 % of its requests: rolled back once, the
     champion serves everything again, one rollback ticket."""
