@@ -10,7 +10,8 @@ incidents (none is expected, so every one is unexplained: must be 0), effects du
 (notifications and tickets per instance beyond one: must be 0), and the worker's memory: its
 process tree's RSS sampled every 2 s, the slope of a linear regression (scipy.stats.linregress)
 over each worker's life after its first 15 s (median across lives, MiB per minute), the slope of
-each life's last sample across the run, and the peak.
+each life's last sample across the run, the slope over the second half of the longest life (past
+the process pool's warm-up: run with a long ``--restart-every`` to see a steady state), and the peak.
 
 Usage: python -m bench.soak [--instances 2000] [--minutes 10] [--restart-every 60] [--engine-url URL]
 """
@@ -77,12 +78,21 @@ def _slopes(workers: list[Worker]) -> dict[str, Any]:
         points = [(t, m) for t, m in w.samples if t - w.born >= WARM_S]
         if len(points) >= 5 and len({t for t, _ in points}) > 1:
             within.append(linregress([t for t, _ in points], [m for _, m in points]).slope * 60)
+    # the second half of each life: past the process pool's warm-up, which a long life shows
+    halves = []
+    for w in workers:
+        if len(w.samples) >= 10:
+            mid = (w.samples[0][0] + w.samples[-1][0]) / 2
+            points = [(t, m) for t, m in w.samples if t >= mid]
+            halves.append((w.samples[-1][0] - mid, linregress([t for t, _ in points], [m for _, m in points]).slope * 60))
     ends = [w.samples[-1] for w in workers if w.samples]
     across = linregress([t for t, _ in ends], [m for _, m in ends]) if len(ends) >= 3 else None
     return {
         "worker_lives": len(workers),
         "rss_slope_within_life_mib_per_min_median": round(statistics.median(within), 2) if within else None,
         "rss_slope_within_life_mib_per_min_max": round(max(within), 2) if within else None,
+        "rss_slope_second_half_of_longest_life_mib_per_min": round(max(halves)[1], 2) if halves else None,
+        "longest_life_second_half_s": round(max(halves)[0]) if halves else None,
         "rss_slope_across_lives_mib_per_min": round(across.slope * 60, 3) if across else None,
         "rss_slope_across_lives_r2": round(across.rvalue ** 2, 3) if across else None,
         "rss_at_life_end_mib": [round(m, 1) for _, m in ends],
