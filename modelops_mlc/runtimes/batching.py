@@ -8,8 +8,8 @@ loop, which runs after the request handlers already ready in the same loop itera
 their rows too. The flush stacks each model's rows, makes one call, and hands each request its slice.
 
 Nothing waits for a batch to fill: a lone request is flushed in the loop's next iteration, after
-one look at the sockets and no timer, so batching adds next to no latency at concurrency 1. Under load, requests that came in while the model ran are
-ready together and share the next call. MLServer's adaptive batching waits up to a timeout for a
+one look at the sockets and no timer, so batching adds next to no latency at concurrency 1. Under
+load, requests that came in while the model ran are ready together and share the next call. MLServer's adaptive batching waits up to a timeout for a
 batch; this one never waits, which is why it is written here rather than taken from a library.
 
 Only predictors whose fast path showed, on their input example, that rows predicted together equal

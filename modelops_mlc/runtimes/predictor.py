@@ -332,10 +332,10 @@ class Predictor:
     # prediction ------------------------------------------------------------------------------
     def predict(self, batch: Batch) -> Any:
         """Predictions for ``batch``; InputError for anything the caller got wrong."""
+        if self.fast:
+            return self.predict_matrix(self.matrix(batch))  # matrix() refuses an empty request
         if len(batch) == 0:
             raise InputError("the request holds no rows")
-        if self.fast:
-            return self.predict_matrix(self.matrix(batch))
         return self._predict_pyfunc(batch)
 
     def matrix(self, batch: Batch) -> np.ndarray:

@@ -113,15 +113,14 @@ class PredictionLog(BackgroundQueue[tuple[int, tuple[Any, ...]]]):
         super().__init__("mlc-prediction-log", capacity=capacity, batch=batch, interval=interval, linger=linger)
         self.settings = settings
         self.rows_written = 0
-        self._dialect: Any = None
-        self._at_of: Callable[[Any], Any] = _same
+        self._at_of: Callable[[Any], Any] | None = None  # the store's bind processor of `at`, once known
 
     def put(self, entry: LoggedPrediction) -> None:
         """Queue ``entry``'s rows; never blocks (a full queue drops them and counts the drop)."""
         try:
             outputs = rows_of(entry.predictions)
-            if self._dialect is None:
-                self._bind()
+            if self._at_of is None:
+                self._at_of = self._at_processor()
             at = self._at_of(entry.at)
             values: list[Any] = []
             for i, output in enumerate(outputs):
@@ -133,13 +132,11 @@ class PredictionLog(BackgroundQueue[tuple[int, tuple[Any, ...]]]):
             return
         self.offer((len(outputs), tuple(values)))
 
-    def _bind(self) -> None:
+    def _at_processor(self) -> Callable[[Any], Any]:
         from modelops_mlc.runtimes.models import PredictionRow
         from modelops_mlc.store import open_store
 
-        dialect = open_store(self.settings).engine.dialect
-        self._at_of = PredictionRow.__table__.c.at.type.bind_processor(dialect) or _same
-        self._dialect = dialect
+        return PredictionRow.__table__.c.at.type.bind_processor(open_store(self.settings).engine.dialect) or _same
 
     def handle(self, items: list[tuple[int, tuple[Any, ...]]]) -> None:
         """Write the queued rows, up to ``INSERT_ROWS`` a statement, in one transaction."""
