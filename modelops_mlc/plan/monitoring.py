@@ -10,6 +10,7 @@ from the MLC store (modelops_mlc/runtimes/drift_metrics.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +76,16 @@ def alert_rules(model: str | None = None, *, latency_ms: float | None = None) ->
     return {"groups": [{"name": name, "rules": rules}]}
 
 
-def dashboard(model: str | None = None) -> dict[str, Any]:
+PSI_COLORS = {"monitor": "yellow", "investigate": "orange", "retrain": "red"}
+
+
+def dashboard(model: str | None = None, psi_lines: Mapping[str, float] | None = None,
+              risk_tier: str | None = None) -> dict[str, Any]:
     """The Grafana dashboard (built with grafana-foundation-sdk) as the JSON Grafana loads: rps, error
     rate, latency p50/p95/p99, the loaded versions of the runtimes and each feature's PSI in the latest
-    monitor run with the monitor and retrain thresholds as lines, per model (a template variable)."""
+    monitor run with the monitor, investigate and retrain thresholds as lines, per model (a template
+    variable). ``psi_lines`` (action -> PSI) are the figures the monitor decision applies at ``risk_tier``
+    (a plan's, read from the DMN); None draws the defaults, for a dashboard over every model."""
     import json
 
     from grafana_foundation_sdk.builders import common
@@ -105,13 +112,18 @@ def dashboard(model: str | None = None) -> dict[str, Any]:
             built = built.with_target(q)
         return built
 
-    lines = [Threshold(None, "green"), *(Threshold(_threshold(action, "psi"), color) for action, color in (
-        ("monitor", "yellow"), ("investigate", "orange"), ("retrain", "red")))]
+    if psi_lines is None:
+        psi_lines = {action: _threshold(action, "psi") for action in PSI_COLORS}
+        which = "the monitor's default thresholds (mlc-monitor-criteria moves them by risk tier)"
+    else:
+        which = f"the thresholds mlc-monitor-criteria applies at risk tier {risk_tier or 'none'}"
+    shown = ", ".join(f"{action} {psi_lines[action]:g}" for action in PSI_COLORS if action in psi_lines)
+    lines = [Threshold(None, "green"), *(Threshold(psi_lines[action], color) for action, color in PSI_COLORS.items()
+                                         if action in psi_lines)]
     psi_panel = (panel("Drift: PSI per feature (latest monitor run)", "none",
                        query(f"max by (model, version, feature) ({PSI}{sel})", "{{model}}/{{version}} {{feature}}"))
                  .description("Each feature's PSI in the model's latest monitor run, as the model server reads it "
-                              "from the MLC store. Lines: the monitor's default thresholds (monitor, investigate, "
-                              "retrain); mlc-monitor-criteria moves them by risk tier (PLAN.md names the rules).")
+                              f"from the MLC store. Lines: {which}: {shown} (PLAN.md names the rules).")
                  .span(24).min(0)
                  .thresholds(db.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(lines))
                  .thresholds_style(common.GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.DASHED)))

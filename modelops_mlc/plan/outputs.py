@@ -362,7 +362,9 @@ def build_plan(settings: "Settings", inputs: PlanInputs, bpmn_dir: Path | None) 
         docs["deployment/cronjob.yaml"] = _cronjob(settings, inputs)
     if decisions.onnx_export:
         docs["deployment/export-onnx.yaml"] = _export_step(inputs, decisions)
-    dashboard = monitoring.dashboard(inputs.model_name)
+    psi_lines = {t.action: t.value for t in plan.thresholds
+                 if t.id.startswith("psi_") and t.home == "dmn" and t.action and t.value is not None}
+    dashboard = monitoring.dashboard(inputs.model_name, psi_lines, decisions.risk_tier)
     check_dashboard(dashboard)
     docs["monitoring/dashboard.json"] = dashboard
     rules = monitoring.alert_rules(inputs.model_name,

@@ -61,6 +61,7 @@ class ThresholdHome(BaseModel):
     words: str  # with the figure that takes effect for the plan's risk tier (the DMN's, where it sets one)
     condition: str | None = None  # words without the action: "PSI above 0.2" (None: a plan.json of an older mlc)
     action: str | None = None
+    value: float | None = None  # the figure in ``words`` (None: a plan.json of an older mlc)
     home: str  # dmn, prometheus, none
     where: str  # "mlc-monitor-criteria rule rule_psi_retrain", "monitoring/alerts.yaml MlcErrorRateHigh", ...
     note: str | None = None
@@ -116,8 +117,8 @@ def locate(bpmn_dir: Path | None, risk_tier: str) -> list[ThresholdHome]:
     homes = []
 
     def home(t: Threshold, home: str, where: str = "", note: str | None = None) -> ThresholdHome:
-        return ThresholdHome(id=t.id, words=t.words, condition=t.condition, action=t.action, home=home, where=where,
-                             note=note)
+        return ThresholdHome(id=t.id, words=t.words, condition=t.condition, action=t.action, value=t.value, home=home,
+                             where=where, note=note)
 
     for t in THRESHOLDS:
         if t.dmn_input is None:

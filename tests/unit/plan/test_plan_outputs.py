@@ -74,7 +74,10 @@ def test_the_dashboard_loads_as_a_grafana_dashboard_model(written: Path) -> None
             "Drift: PSI per feature (latest monitor run)"} <= set(titles)
     psi = next(p for p in model.panels if isinstance(p, Panel) and p.title.startswith("Drift"))
     assert "mlc_drift_psi" in psi.targets[0].expr
-    assert [t.value for t in psi.field_config.defaults.thresholds.steps] == [None, 0.1, 0.2, 0.25]
+    # the plan is production-level with no tier given, so HIGH: the lines are that tier's DMN figures
+    assert [t.value for t in psi.field_config.defaults.thresholds.steps] == [
+        None, 0.1, _dmn_psi("HIGH", "investigate"), _dmn_psi("HIGH", "retrain")]
+    assert "risk tier HIGH" in psi.description
     latency = next(p for p in model.panels if isinstance(p, Panel) and p.title.startswith("Latency"))
     assert all(isinstance(t, Dataquery) for t in latency.targets)
     assert [t.expr.split(",")[0] for t in latency.targets] == [
@@ -395,6 +398,10 @@ def test_plan_md_and_retraining_state_the_psi_figures_the_dmn_applies_to_the_tie
     triggers = [t["on"] for t in yaml.safe_load((out / "retraining.yaml").read_text())["triggers"]]
     assert (f"verdict retrain of mlc-monitor-criteria (PSI above {retrain:g}, accuracy drop above 10%)"
             in triggers), triggers
+    board = json.loads((out / "monitoring/dashboard.json").read_text())
+    psi = next(p for p in board["panels"] if p["title"].startswith("Drift"))
+    assert [s["value"] for s in psi["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [
+        None, 0.1, investigate, retrain]
 
 
 # ---------------------------------------------------------------- no secret in a plan or its errors
