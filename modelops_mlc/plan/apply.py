@@ -4,9 +4,12 @@
    unchanged ones);
 2. set the registered model's tags ``risk_tier``, ``governance_level`` and the registry schema
    (``mlc.registry_schema``), creating the registered model when it does not exist yet;
-3. start the monitor and retrain schedules unless the model already has the same ones.
+3. start the monitor and retrain schedules unless the model already has the same ones, and end a
+   schedule of the model that the plan has none of (an earlier plan's, or one set by hand): the
+   model's schedules are what its latest applied plan says.
 
 Each step reports ``changed`` or ``unchanged``; a second apply of the same plan reports no change.
+Processes stay deployed when a later plan does not choose them, since other models may use them.
 """
 
 from __future__ import annotations
@@ -119,9 +122,15 @@ def _schedule(client: "EngineClient", plan: "Plan", has_version: bool, kind_name
     d, data, name = plan.decisions, plan.inputs.data, plan.inputs.model_name
     kind = schedules.MONITOR if kind_name == "monitor" else schedules.RETRAIN
     every = d.monitor_every if kind is schedules.MONITOR else d.retrain_every
-    if every is None:
-        return None
     step = f"{kind.name} schedule"
+    if every is None:
+        stale = [s for s in schedules.list_schedules(client, (kind,)) if s.model == name]
+        if not stale:
+            return None
+        schedules.unschedule(client, name, kind=kind)
+        return ApplyStep(step=step, status="changed",
+                         detail=f"ended the {' and '.join(s.spec or s.timer for s in stale)} schedule: the plan has "
+                                f"no {kind.name} schedule")
     if kind is schedules.MONITOR and not data.current:
         return ApplyStep(step=step, status="skipped", detail="the plan names no data.current for the monitor to read")
     if not has_version:

@@ -74,6 +74,22 @@ def _schedules(stack: Stack) -> dict[str, list[str]]:
             for key in ("mlc-monitor-schedule", "mlc-retrain-schedule")}
 
 
+def _deployed_xml(stack: Stack, key: str) -> str:
+    """The XML of the latest definition of ``key`` (a process or a decision) as the engine holds it."""
+    process = stack.client.process_definitions(key=key)
+    if process:
+        return stack.client.request("GET", f"/process-definition/{process[0].id}/xml")["bpmn20Xml"]
+    decision = next(d for d in stack.client.decision_definitions() if d.key == key)
+    return stack.client.request("GET", f"/decision-definition/{decision.id}/xml")["dmnXml"]
+
+
+def _planned_xml(stack: Stack, key: str) -> str:
+    from modelops_mlc.plan.apply import definition_files
+
+    [path] = definition_files(stack.home / "bpmn", [key])
+    return path.read_text()
+
+
 @dataclass
 class Applied:
     plan_dir: Path
@@ -108,10 +124,12 @@ def test_plan_apply_twice_makes_the_plan_real_once(stack: Stack, applied: Applie
     assert steps["model"]["status"] == "changed"
     assert steps["monitor schedule"]["status"] == steps["retrain schedule"]["status"] == "changed"
 
-    # the engine has the processes, the schedules run, the registry has the tags and the schema
-    keys = {d.key for d in stack.client.process_definitions()} | {d.key for d in stack.client.decision_definitions()}
+    # the engine runs the plan's definitions (the latest version of each chosen key is the plan's file, not
+    # just some definition of that key on the shared engine), the schedules run, the registry has the tags
     chosen = json.loads((plan_dir / "plan.json").read_text())["decisions"]["processes"]
-    assert set(chosen) <= keys
+    assert chosen
+    for key in chosen:
+        assert _deployed_xml(stack, key) == _planned_xml(stack, key), key
     schedules = _schedules(stack)
     assert [len(v) for v in schedules.values()] == [1, 1]
     timer = stack.client.variables(schedules["mlc-monitor-schedule"][0])
@@ -145,3 +163,38 @@ def test_register_enforces_the_applied_schema(stack: Stack, applied: Applied) ->
                          "--asset", "TEST_DATA=current.csv", "--json")
     assert accepted.returncode == 0, accepted.stderr
     assert json.loads(accepted.stdout)["version"] == 2
+
+
+def test_a_later_plan_without_a_schedule_ends_the_earlier_one(stack: Stack, applied: Applied) -> None:
+    """The model's schedules follow its latest applied plan: a staging plan (a weekly monitor, no retrain
+    schedule) replaces the production plan's daily monitor and ends its weekly retrain; applied again, it
+    changes nothing."""
+    plan = json.loads((applied.plan_dir / "plan.json").read_text())["inputs"]
+    staging = {**{k: plan[k] for k in ("model_name", "model_type", "deployment_target", "scale_requirements",
+                                       "model_format", "storage_uri", "data")}, "governance_level": "staging"}
+    (stack.home / "staging.yaml").write_text(yaml.safe_dump(staging))
+    made = stack.mlc("plan", "--file", "staging.yaml", "--out", "staging", "--bpmn-dir", "bpmn")
+    assert made.returncode == 0, made.stderr
+    before = _schedules(stack)
+    assert [len(v) for v in before.values()] == [1, 1]
+
+    first = stack.mlc("plan", "apply", "staging", "--bpmn-dir", "bpmn", "--json")
+    assert first.returncode == 0, first.stderr
+    steps = {s["step"]: s for s in json.loads(first.stdout)["steps"]}
+    assert steps["retrain schedule"]["status"] == "changed"
+    assert steps["retrain schedule"]["detail"] == "ended the every 1w schedule: the plan has no retrain schedule"
+    assert steps["monitor schedule"]["status"] == "changed"
+    after = _schedules(stack)
+    assert after["mlc-retrain-schedule"] == []
+    [monitor] = after["mlc-monitor-schedule"]
+    assert monitor not in before["mlc-monitor-schedule"]
+    assert stack.client.variables(monitor)["MONITOR_SCHEDULE"] == "R/P7D"
+    from mlflow import MlflowClient
+
+    assert MlflowClient(stack.settings.mlflow_tracking_uri).get_registered_model(stack.model).tags[
+        "governance_level"] == "staging"
+
+    second = stack.mlc("plan", "apply", "staging", "--bpmn-dir", "bpmn", "--json")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["changed"] is False
+    assert _schedules(stack) == after
