@@ -32,6 +32,7 @@ from modelops_mlc.cli.commands import kpi as kpi_cmds
 from modelops_mlc.cli.commands import report as report_cmds
 from modelops_mlc.cli.commands import audit as audit_cmds
 from modelops_mlc.cli.commands import plan as plan_cmds
+from modelops_mlc.cli.commands import predictions as predictions_cmds
 from modelops_mlc.errors import MlcError, first_line
 
 app = typer.Typer(
@@ -80,6 +81,7 @@ app.add_typer(runtime_cmds.app, name="runtime")
 app.add_typer(deployment_cmds.app, name="deployment")
 app.add_typer(manifest_cmds.app, name="manifest")
 app.add_typer(plan_cmds.app, name="plan")
+app.add_typer(predictions_cmds.app, name="predictions")
 process_cmds.register(app)
 model_cmds.register(app)
 stack_cmds.register(app)

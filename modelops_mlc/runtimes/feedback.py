@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, select
+from sqlalchemy import and_, delete, func, select
 
 from modelops_mlc.errors import NotFoundError, UsageError
 from modelops_mlc.runtimes.models import DeploymentRow, DeploymentShadowRow, FeedbackRow, PredictionRow
@@ -29,9 +29,10 @@ from modelops_mlc.store import open_store, utcnow
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
 
-__all__ = ["FeedbackStore", "Recorded", "ShadowComparison", "read_feedback_file"]
+__all__ = ["FeedbackStore", "Pruned", "Recorded", "ShadowComparison", "read_feedback_file"]
 
 CHUNK = 500  # request ids per IN (...) query
+PRUNE_ROWS = 10_000  # rows per DELETE when pruning, so a runtime's log writes are never held up long
 UNKNOWN_LISTED = 20  # unknown request ids a report names
 
 
@@ -145,6 +146,16 @@ def _clean_rows(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, int], Any]:
     return labels
 
 
+class Pruned(BaseModel):
+    """What :meth:`FeedbackStore.prune` removed (or, with ``dry_run``, would remove)."""
+
+    before: dt.datetime
+    model: str | None = None
+    predictions: int
+    labels: int
+    dry_run: bool = False
+
+
 class FeedbackStore:
     """Records labels and joins them to the prediction log of the MLC store."""
 
@@ -191,6 +202,32 @@ class FeedbackStore:
                         row.label, row.source, row.at = labels[key], source, now
         unknown = [rid for rid, row in keys if (rid, row) not in known]
         return Recorded(len(keys) - len(unknown), len(keys), list(dict.fromkeys(unknown)))
+
+    # -- retention ----------------------------------------------------------------------------
+    def prune(self, older_than_s: float, *, model_name: str | None = None, dry_run: bool = False) -> Pruned:
+        """Remove the logged predictions and the labels older than ``older_than_s`` seconds (of one model,
+        or of all), ``PRUNE_ROWS`` rows a transaction; a label is dated by its arrival. Figures over a
+        window (canary accuracy, shadow comparisons) read only what is younger than the window, so a
+        retention longer than the longest window changes none of them."""
+        before = utcnow() - dt.timedelta(seconds=older_than_s)
+        counts = {}
+        for table in (PredictionRow, FeedbackRow):
+            where = [table.at < before, *([table.model_name == model_name] if model_name else [])]
+            if dry_run:
+                with self.store.session() as s:
+                    counts[table] = int(s.scalar(select(func.count()).select_from(table).where(*where)) or 0)
+                continue
+            removed = 0
+            while True:
+                with self.store.session() as s:
+                    ids = select(table.id).where(*where).order_by(table.id).limit(PRUNE_ROWS).scalar_subquery()
+                    done = s.execute(delete(table).where(table.id.in_(ids))).rowcount or 0
+                removed += done
+                if done < PRUNE_ROWS:
+                    break
+            counts[table] = removed
+        return Pruned(before=before, model=model_name, predictions=counts[PredictionRow], labels=counts[FeedbackRow],
+                      dry_run=dry_run)
 
     # -- what they tell -----------------------------------------------------------------------
     def labelled(self, model_name: str, version: str | int | None = None, *, since: dt.datetime | str | None = None,

@@ -4,7 +4,8 @@ The model server puts one :class:`LoggedPrediction` per answered (or mirrored) r
 queue and goes on serving; a background thread drains the queue in batches into ``mlc_predictions``.
 A full queue drops entries (counted in :attr:`PredictionLog.dropped`) rather than slow serving down;
 :meth:`PredictionLog.flush` waits until what was queued before it is written, and
-:meth:`PredictionLog.stop` writes everything left.
+:meth:`PredictionLog.stop` writes everything left. With ``MLC_PREDICTION_RETENTION`` set, the same
+thread prunes what is older, at most once every ``PRUNE_EVERY_S``, after a write.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,6 +76,7 @@ def rows_of(predictions: Any) -> list[Any]:
     return json_safe(arr.tolist())
 
 
+PRUNE_EVERY_S = 3600.0  # how often a writing server applies the retention
 INSERT_ROWS = 500  # rows per statement at most: 4,000 parameters, far below SQLite's and PostgreSQL's limits
 _COLUMNS = ("request_id", "row", "deployment_id", "model_name", "model_version", "role", "output", "at")
 
@@ -114,6 +117,9 @@ class PredictionLog(BackgroundQueue[tuple[int, tuple[Any, ...]]]):
         self.settings = settings
         self.rows_written = 0
         self._at_of: Callable[[Any], Any] | None = None  # the store's bind processor of `at`, once known
+        self.retention_s = settings.prediction_retention_s
+        self.pruned = 0  # rows (predictions and labels) the retention removed
+        self._next_prune = time.monotonic()  # the first write prunes, then once every PRUNE_EVERY_S
 
     def put(self, entry: LoggedPrediction) -> None:
         """Queue ``entry``'s rows; never blocks (a full queue drops them and counts the drop)."""
@@ -165,3 +171,22 @@ class PredictionLog(BackgroundQueue[tuple[int, tuple[Any, ...]]]):
                 insert(rows, values)
                 written += rows
         self.rows_written += written
+        if self.retention_s is not None and time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY_S
+            self.prune()
+
+    def prune(self) -> None:
+        """Apply the retention (a failure is logged: the log goes on, and the next hour tries again)."""
+        from modelops_mlc.runtimes.feedback import FeedbackStore
+
+        if self.retention_s is None:
+            return
+        try:
+            done = FeedbackStore(self.settings).prune(self.retention_s)
+        except Exception as exc:
+            log.warning("prediction log: retention of %s not applied: %s", self.settings.prediction_retention, exc)
+            return
+        self.pruned += done.predictions + done.labels
+        if done.predictions or done.labels:
+            log.info("prediction log: pruned %d predictions and %d labels older than %s", done.predictions,
+                     done.labels, self.settings.prediction_retention)

@@ -340,7 +340,8 @@ class ModelServer:
             "errors": {f"{n}/{v}": e for (n, v), e in self.load_errors.items()},
             "prediction_log": {"rows_written": self.predlog.rows_written, "dropped": self.predlog.dropped,
                                "shadow_predicted": self.mirror.predicted, "shadow_failed": self.mirror.failed,
-                               "shadow_skipped": self.mirror.dropped},
+                               "shadow_skipped": self.mirror.dropped,
+                               "retention": self.settings.prediction_retention, "pruned": self.predlog.pruned},
             "batching": {"enabled": self.settings.runtime_microbatch, "requests": self.batcher.requests,
                          "model_calls": self.batcher.calls},
         }
