@@ -76,7 +76,7 @@ def _run_url(ctx: TaskContext, run_id: str) -> str | None:
     from modelops_mlc.registry import Registry
 
     try:
-        experiment = Registry(ctx.settings).client.get_run(run_id).info.experiment_id
+        experiment = Registry(ctx.settings).run_experiment_id(run_id)
     except Exception:  # an unknown run still gets its id quoted, without a link
         return None
     return run_link(uri, experiment, run_id)

@@ -83,7 +83,7 @@ def _has_model_card(registry: Any, info: "ModelVersionInfo") -> bool:
     if not info.run_id:
         return False
     try:
-        return any(f.path == MODEL_CARD_ARTIFACT for f in registry.client.list_artifacts(info.run_id))
+        return MODEL_CARD_ARTIFACT in registry.run_artifacts(info.run_id)
     except Exception:  # an unreadable run has no card we can vouch for
         return False
 
@@ -97,7 +97,7 @@ def get_model(ctx: TaskContext) -> dict[str, Any]:
         return _batch_deployment(ctx, registry)
     with job_errors():
         info = registry.get_version(model_spec(ctx))
-        found = describe(info, dict(registry.client.get_registered_model(info.name).tags or {}))
+        found = describe(info, registry.model_tags(info.name))
         found[HAS_MODEL_CARD] = _has_model_card(registry, info)
     if not ctx.get(SUBMITTED_BY) and info.tags.get("submitted_by"):
         found[SUBMITTED_BY] = info.tags["submitted_by"]

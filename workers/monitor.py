@@ -53,7 +53,7 @@ def monitor_check(ctx: TaskContext) -> dict[str, Any]:
     with job_errors():
         registry = Registry(ctx.settings)
         info = registry.get_version(model_spec(ctx))
-        tier = describe(info, dict(registry.client.get_registered_model(info.name).tags or {}))[RISK_TIER]
+        tier = describe(info, registry.model_tags(info.name))[RISK_TIER]
         target = info.tags.get("target") or "target"
         labelled = bool(current) and target in columns_of(str(current))
         perf = performance(registry, info, str(current)) if labelled else None

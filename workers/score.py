@@ -38,7 +38,7 @@ def score(ctx: TaskContext) -> dict[str, Any]:
 
 def _scored(runs: list[Any], output: Path) -> dict[str, Any] | None:
     """The variables of a finished score run of this task whose output is still on disk as it wrote it."""
-    from modelops_mlc.registry.client import sha256_file
+    from modelops_mlc.registry import sha256_file
 
     for run in runs:
         params = run.data.params

@@ -264,14 +264,7 @@ class Registry:
     # ------------------------------------------------------------------ lookup
 
     def _raise_not_found(self, name: str) -> None:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            self.client.get_registered_model(name)
-        except MlflowException as exc:
-            if _error_code(exc) == "RESOURCE_DOES_NOT_EXIST":
-                raise ModelNotFoundError(f"model {name!r} not found in the registry") from None
-            raise RegistryError(f"registry lookup of {name!r} failed: {first_line(exc)}") from exc
+        self.model_tags(name)
 
     def _latest_version(self, name: str) -> int | None:
         from mlflow.exceptions import MlflowException
@@ -398,6 +391,26 @@ class Registry:
         self._raise_not_found(name)
         rm = self.client.get_registered_model(name)
         return self._model_record(rm)
+
+    def model_tags(self, name: str) -> dict[str, str]:
+        """The registered model's own tags (governance tags may sit there; a version's tags are on its
+        :class:`ModelVersionInfo`), in one call: unlike :meth:`get_model` it counts no versions."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return dict(self.client.get_registered_model(name).tags or {})
+        except MlflowException as exc:
+            if _error_code(exc) == "RESOURCE_DOES_NOT_EXIST":
+                raise ModelNotFoundError(f"model {name!r} not found in the registry") from None
+            raise RegistryError(f"registry lookup of {name!r} failed: {first_line(exc)}") from exc
+
+    def run_artifacts(self, run_id: str, path: str | None = None) -> list[str]:
+        """The paths of the artifacts a run logged under ``path`` (its top level by default)."""
+        return [f.path for f in self.client.list_artifacts(run_id, path)]
+
+    def run_experiment_id(self, run_id: str) -> str:
+        """The id of the experiment a run belongs to (what a link to the run's MLflow page needs)."""
+        return str(self.client.get_run(run_id).info.experiment_id)
 
     def _model_record(self, rm: Any) -> RegisteredModelInfo:
         latest = self._latest_version(rm.name)

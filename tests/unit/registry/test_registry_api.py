@@ -113,6 +113,24 @@ def test_unknown_model_version_alias(registry, breast_cancer) -> None:
         registry.register("bc", run_id="feedbeef")
 
 
+def test_model_tags_and_run_facts_for_workers(registry, breast_cancer) -> None:
+    """What the workers read through the SDK instead of MLflow's client: a registered model's own tags,
+    a run's artifacts and its experiment."""
+    X, _, model = breast_cancer
+    with pytest.raises(ModelNotFoundError, match="model 'nope' not found"):
+        registry.model_tags("nope")
+    info = registry.register("bc", estimator=model, input_example=X.head(2), tags={"risk_tier": "LOW"})
+    assert registry.model_tags("bc") == {}  # a version tag is not the registered model's
+    registry.client.set_registered_model_tag("bc", "risk_tier", "HIGH")
+    assert registry.model_tags("bc") == {"risk_tier": "HIGH"}
+    assert info.run_id and "model_card.md" not in registry.run_artifacts(info.run_id)
+    registry.client.log_text(info.run_id, "# card", "model_card.md")
+    registry.client.log_text(info.run_id, "{}", "cards/old.json")
+    assert {"model_card.md", "cards"} <= set(registry.run_artifacts(info.run_id))
+    assert registry.run_artifacts(info.run_id, "cards") == ["cards/old.json"]
+    assert registry.run_experiment_id(info.run_id) == registry.experiment_id
+
+
 def test_bad_files_and_unreadable_models(registry, breast_cancer, tmp_path) -> None:
     _, _, model = breast_cancer
     with pytest.raises(UsageError, match="model directory not found"):
