@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     runtime_reconcile_interval: float = 2.0
     runtime_deploy_timeout: float = 120.0
     runtime_microbatch: bool = True  # requests that arrive together share one model call (runtimes/batching.py)
-    # how long the prediction log and its labels are kept (ISO-8601, P30D); None keeps them all. The model
+    # how long the prediction log and its labels are kept (30d, P30D); None keeps them all. The model
     # server prunes once an hour; `mlc predictions prune` does it on demand (runtimes/feedback.py prune)
     prediction_retention: str | None = None
     webhook_secret: SecretStr | None = None  # HMAC secret of the MLflow webhook receiver (`mlc webhook`)
@@ -167,11 +167,11 @@ class Settings(BaseSettings):
     @property
     def prediction_retention_s(self) -> float | None:
         """``prediction_retention`` in seconds (None: keep everything)."""
-        from modelops_mlc.durations import iso_duration_seconds
+        from modelops_mlc.durations import duration_seconds
 
         if not self.prediction_retention:
             return None
-        return iso_duration_seconds(self.prediction_retention)
+        return duration_seconds(self.prediction_retention)
 
     @classmethod
     def settings_customise_sources(

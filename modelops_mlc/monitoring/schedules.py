@@ -69,8 +69,6 @@ MONITOR = ScheduleKind("monitor", SCHEDULE_PROCESS, UNSCHEDULE_MESSAGE, "MONITOR
                        "MONITOR_TRIGGER", ("CURRENT_DATA", "REFERENCE_DATA"))
 RETRAIN = ScheduleKind("retrain", "mlc-retrain-schedule", "mlc.retrain-unschedule", "RETRAIN_SCHEDULE",
                        "RETRAIN_SCHEDULE_SPEC", "RETRAIN_TRIGGER", ("TRAINING_DATA", "IMPROVEMENT_MARGIN"))
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_SHORT = re.compile(r"^(?:\d+[smhdw])+$")
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*?,/#\-]+$")
 
 
@@ -105,12 +103,15 @@ def every_to_cycle(every: str) -> str:
         except UsageError:
             _bad_every(every)
         return f"R/{text.upper()}"
-    lowered = text.lower().replace(" ", "")
-    if not _SHORT.match(lowered):
+    from modelops_mlc.durations import duration_seconds
+
+    try:
+        exact = duration_seconds(text)
+    except UsageError:
         _bad_every(every)
-    seconds = sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)([smhdw])", lowered))
-    if seconds <= 0:
+    if exact != int(exact):  # a timer's cycle counts whole seconds
         _bad_every(every)
+    seconds = int(exact)
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)

@@ -204,12 +204,12 @@ class FeedbackStore:
         return Recorded(len(keys) - len(unknown), len(keys), list(dict.fromkeys(unknown)))
 
     # -- retention ----------------------------------------------------------------------------
-    def prune(self, older_than_s: float, *, model_name: str | None = None, dry_run: bool = False) -> Pruned:
-        """Remove the logged predictions and the labels older than ``older_than_s`` seconds (of one model,
-        or of all), ``PRUNE_ROWS`` rows a transaction; a label is dated by its arrival. Figures over a
-        window (canary accuracy, shadow comparisons) read only what is younger than the window, so a
-        retention longer than the longest window changes none of them."""
-        before = utcnow() - dt.timedelta(seconds=older_than_s)
+    def prune(self, before: dt.datetime, *, model_name: str | None = None, dry_run: bool = False) -> Pruned:
+        """Remove the logged predictions and the labels from before ``before`` (of one model, or of all),
+        ``PRUNE_ROWS`` rows a transaction; a label is dated by its arrival. Figures over a window (canary
+        accuracy, shadow comparisons) read only what is younger than the window, so a retention longer
+        than the longest window changes none of them."""
+        before = _utc(before) or utcnow()
         counts = {}
         for table in (PredictionRow, FeedbackRow):
             where = [table.at < before, *([table.model_name == model_name] if model_name else [])]

@@ -181,8 +181,9 @@ class PredictionLog(BackgroundQueue[tuple[int, tuple[Any, ...]]]):
 
         if self.retention_s is None:
             return
+        before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=self.retention_s)
         try:
-            done = FeedbackStore(self.settings).prune(self.retention_s)
+            done = FeedbackStore(self.settings).prune(before)
         except Exception as exc:
             log.warning("prediction log: retention of %s not applied: %s", self.settings.prediction_retention, exc)
             return

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -118,22 +117,21 @@ def _post_webhook(settings: "Settings", row: NotificationRow) -> str:
     return "sent"
 
 
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+def parse_since(value: str | None, *, now: dt.datetime | None = None, flag: str = "--since") -> dt.datetime | None:
+    """A duration before now (``30m``, ``2h``, ``7d``, ``1w``, ``P30D``: durations.duration_seconds), or an
+    ISO date/datetime (UTC when naive)."""
+    from modelops_mlc.durations import duration_seconds
 
-
-def parse_since(value: str | None, *, now: dt.datetime | None = None) -> dt.datetime | None:
-    """``30m``, ``2h``, ``7d``, ``1w`` before now, or an ISO date/datetime (UTC when naive)."""
     if value is None or not str(value).strip():
         return None
-    match = _RELATIVE.match(value)
-    if match:
-        amount, unit = float(match.group(1)), match.group(2).lower()
-        return (now or utcnow()) - dt.timedelta(**{_UNITS[unit]: amount})
+    try:
+        return (now or utcnow()) - dt.timedelta(seconds=duration_seconds(value))
+    except UsageError:
+        pass
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError:
-        raise UsageError(f"--since expects e.g. 30m, 2h, 7d or an ISO date, got {value!r}") from None
+        raise UsageError(f"{flag} expects e.g. 30m, 2h, 7d or an ISO date, got {value!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 

@@ -15,22 +15,26 @@ app = typer.Typer(help="The prediction log the model servers keep in the MLC sto
 @app.command()
 def prune(
     older_than: Annotated[str | None, typer.Option(
-        "--older-than", help="ISO-8601 duration: remove what is older (P30D). Default: MLC_PREDICTION_RETENTION.")] = None,
+        "--older-than", help="Remove what is older: 30d, 12h, P30D, or an ISO date. Default: MLC_PREDICTION_RETENTION.")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Only this registered model's rows.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would go; remove nothing.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Remove logged predictions and labels older than a duration (the model server does it hourly when
     MLC_PREDICTION_RETENTION is set)."""
-    from modelops_mlc.durations import iso_duration_seconds
+    import datetime as dt
+
     from modelops_mlc.errors import UsageError
     from modelops_mlc.runtimes.feedback import FeedbackStore
+    from modelops_mlc.tickets.notifications import parse_since
 
     cfg = settings()
-    window = older_than or cfg.prediction_retention
-    if not window:
-        raise UsageError("no retention given", hint="--older-than P30D, or set MLC_PREDICTION_RETENTION")
-    done = FeedbackStore(cfg).prune(iso_duration_seconds(window), model_name=model, dry_run=dry_run)
+    before = parse_since(older_than, flag="--older-than")
+    if before is None and cfg.prediction_retention_s is not None:
+        before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=cfg.prediction_retention_s)
+    if before is None:
+        raise UsageError("no retention given", hint="--older-than 30d, or set MLC_PREDICTION_RETENTION")
+    done = FeedbackStore(cfg).prune(before, model_name=model, dry_run=dry_run)
     if as_json:
         render(done.model_dump(mode="json"), as_json=True)
         return

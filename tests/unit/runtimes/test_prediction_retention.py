@@ -59,27 +59,31 @@ def stored(request, tmp_path) -> Settings:
     return settings
 
 
+def _ago(days: float) -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
+
+
 def test_prune_removes_what_is_older_and_nothing_younger(stored: Settings, monkeypatch) -> None:
     import modelops_mlc.runtimes.feedback as feedback
 
     store = FeedbackStore(stored)
-    counted = store.prune(30 * 86400, dry_run=True)
+    counted = store.prune(_ago(30), dry_run=True)
     assert (counted.predictions, counted.labels, counted.dry_run) == (4, 4, True)
     assert _left(stored, PredictionRow) == ["a-0", "a-10", "a-40", "b-40"]  # a dry run removes nothing
 
-    only_a = store.prune(30 * 86400, model_name="a")
+    only_a = store.prune(_ago(30), model_name="a")
     assert (only_a.predictions, only_a.labels) == (2, 2)
     assert _left(stored, PredictionRow) == ["a-0", "a-10", "b-40"]
 
     monkeypatch.setattr(feedback, "PRUNE_ROWS", 3)  # several transactions: 2 + 4 rows go, in chunks of 3
-    done = store.prune(5 * 86400)
+    done = store.prune(_ago(5))
     assert (done.predictions, done.labels) == (4, 4)
     assert _left(stored, PredictionRow) == _left(stored, FeedbackRow) == ["a-0"]
     assert store.accuracy("a", "1") == (2, 0.5)  # what is left still joins: predictions [1, 0], labels [1, 1]
 
 
 def test_the_model_server_log_applies_the_retention_after_a_write(stored: Settings) -> None:
-    log = PredictionLog(stored.model_copy(update={"prediction_retention": "P30D"}), interval=0.05)
+    log = PredictionLog(stored.model_copy(update={"prediction_retention": "30d"}), interval=0.05)
     log.start()
     log.put(LoggedPrediction("a-new", 1, "a", "1", "primary", np.array([1]), NOW))
     assert log.flush()
@@ -91,8 +95,10 @@ def test_the_model_server_log_applies_the_retention_after_a_write(stored: Settin
 
 
 def test_a_retention_that_is_no_duration_is_refused_in_one_line(tmp_path) -> None:
-    with pytest.raises(UsageError, match="'30 days' is not an ISO-8601 duration"):
-        Settings(home=tmp_path, prediction_retention="30 days")
+    with pytest.raises(UsageError, match="'a month' is not a duration"):
+        Settings(home=tmp_path, prediction_retention="a month")
+    assert Settings(home=tmp_path, prediction_retention="P30D").prediction_retention_s == 30 * 86400
+    assert Settings(home=tmp_path, prediction_retention="1w").prediction_retention_s == 7 * 86400
 
 
 def test_mlc_predictions_prune(run_mlc, mlc_home, monkeypatch) -> None:
@@ -102,12 +108,15 @@ def test_mlc_predictions_prune(run_mlc, mlc_home, monkeypatch) -> None:
     missing = run_mlc("predictions", "prune")
     assert missing.returncode == 2 and missing.stderr.startswith("error: no retention given")
     assert "Traceback" not in missing.stderr
-    bad = run_mlc("predictions", "prune", "--older-than", "3d")
-    assert bad.returncode == 2 and bad.stderr.startswith("error: '3d' is not an ISO-8601 duration")
+    bad = run_mlc("predictions", "prune", "--older-than", "three days")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: --older-than expects e.g. 30m, 2h, 7d or an ISO date, got 'three days'")
 
-    dry = run_mlc("predictions", "prune", "--older-than", "P1D", "--dry-run", "--json")
+    dry = run_mlc("predictions", "prune", "--older-than", "1d", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     assert json.loads(dry.stdout)["predictions"] == 2 and _left(settings, PredictionRow) == ["new", "old"]
+    by_date = run_mlc("predictions", "prune", "--older-than", _ago(5).date().isoformat(), "--dry-run", "--json")
+    assert json.loads(by_date.stdout)["predictions"] == 0  # nothing from before five days ago
     done = run_mlc("predictions", "prune", env={"MLC_PREDICTION_RETENTION": "P1D"})
     assert done.returncode == 0, done.stderr
     assert "removed 2 predictions and 0 labels older than" in done.stderr

@@ -85,6 +85,7 @@ def test_parse_since() -> None:
     now = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
     assert parse_since("2h", now=now) == now - dt.timedelta(hours=2)
     assert parse_since("7d", now=now) == now - dt.timedelta(days=7)
+    assert parse_since("1h30m", now=now) == parse_since("PT1H30M", now=now) == now - dt.timedelta(minutes=90)
     assert parse_since("2026-01-01") == dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     assert parse_since(None) is None
     with pytest.raises(UsageError):
