@@ -51,6 +51,16 @@ def _gantt(models: dict[str, list[Any]]) -> Any:
     return fig
 
 
+def _time_axis(fig: Any, times: list[Any]) -> Any:
+    """Runs less than a minute apart (one monitor run, say) would get a millisecond axis: widen it to
+    five minutes either side, so the ticks read as times of day."""
+    import datetime as dt
+
+    if times and max(times) - min(times) < dt.timedelta(minutes=1):
+        fig.update_xaxes(range=[min(times) - dt.timedelta(minutes=5), max(times) + dt.timedelta(minutes=5)])
+    return fig
+
+
 def _metric_trend(registry: "Registry", name: str, back_test_runs: set[str]) -> Any:
     import plotly.express as px
 
@@ -64,8 +74,9 @@ def _metric_trend(registry: "Registry", name: str, back_test_runs: set[str]) -> 
                          "version": run.data.tags.get("mlc.model_version"), "run": origin})
     if not rows:
         return None
-    return px.line(rows, x="time", y="value", color="metric", symbol="run", markers=True,
-                   hover_data=["version"], title=f"{name}: metrics across test and back-test runs")
+    return _time_axis(px.line(rows, x="time", y="value", color="metric", symbol="run", markers=True,
+                              hover_data=["version"], title=f"{name}: metrics across test and back-test runs"),
+                      [r["time"] for r in rows])
 
 
 def _drift_trend(settings: Any, name: str) -> Any:
@@ -75,8 +86,9 @@ def _drift_trend(settings: Any, name: str) -> Any:
             for run in monitor_runs(settings, name) for f in run.features if f.psi is not None]
     if not rows:
         return None
-    return px.line(rows, x="time", y="psi", color="feature", markers=True, hover_data=["verdict"],
-                   title=f"{name}: drift (PSI) per feature across monitor runs")
+    return _time_axis(px.line(rows, x="time", y="psi", color="feature", markers=True, hover_data=["verdict"],
+                              title=f"{name}: drift (PSI) per feature across monitor runs"),
+                      [r["time"] for r in rows])
 
 
 def _kpi_table(figures: dict[str, Any]) -> str:

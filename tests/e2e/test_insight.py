@@ -32,6 +32,7 @@ from modelops_mlc.engine import EngineClient
 from modelops_mlc.insight.facts import parse_time
 from tests.conftest import free_port, mlc_command
 from tests.e2e.conftest import StackHandle
+from tests.support.artifacts import artifact_path
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -356,13 +357,15 @@ def test_report_renders_in_headless_chromium(stack: StackHandle, lives, tmp_path
     page = Path(result["path"])
     assert result["plots"] == 3  # life cycle, metric trend, drift trend
 
-    screenshot = tmp_path / "report.png"
+    kept = artifact_path("report/report.html")
+    shutil.copyfile(page, kept)
+    screenshot = artifact_path("report/report.png")
     seen = asyncio.run(open_in_chromium(chromium, page.as_uri(), tmp_path / "profile", screenshot))
     assert seen["problems"] == []
     assert seen["plots"] == seen["drawn"] == 3
     assert seen["remote"] == []
     assert "snapshot to deployment, median (s)" in seen["text"] and good in seen["text"]
-    assert screenshot.stat().st_size > 10_000  # kept as the test's artifact under pytest's tmp dir
+    assert screenshot.stat().st_size > 10_000  # kept with the page as the test's artifacts (tests/support/artifacts.py)
 
 
 def test_audit_log_has_the_changes_and_not_the_failed_one(stack: StackHandle, client: EngineClient, lives) -> None:
