@@ -91,7 +91,7 @@ def prediction_drift(registry: "Registry", info: "ModelVersionInfo", reference: 
     import pandas as pd
 
     from modelops_mlc.jobs import drift
-    from modelops_mlc.jobs._data import read_frame, require_file
+    from modelops_mlc.jobs._data import read_frame, require_file, require_signature_types
 
     model = registry.load_pyfunc(info)
     outputs = {}
@@ -101,6 +101,7 @@ def prediction_drift(registry: "Registry", info: "ModelVersionInfo", reference: 
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise JobError(f"{what} data lacks the model's input columns {', '.join(missing)}")
+        require_signature_types(df[cols], info.signature, f"{what} data")  # one line, not MLflow's frame dump
         try:
             predicted = model.predict(df[cols])
         except Exception as exc:

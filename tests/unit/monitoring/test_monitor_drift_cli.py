@@ -58,3 +58,17 @@ def test_an_unknown_model_is_not_found(run_mlc, tmp_path: Path) -> None:
     current.write_text("a,b\n1,2\n")
     r = run_mlc("drift", "--model", "nobody", current)
     assert r.returncode == 4 and "not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_text_in_a_numeric_column_is_named_in_one_line(run_mlc, model, tmp_path: Path) -> None:
+    """The model's outputs are checked on the current data: a value that is not a number in a column its
+    signature calls double is named, not MLflow's schema message with the whole frame in it."""
+    import pandas as pd
+
+    bad = pd.read_csv(model["current"]).astype({"c": object})
+    bad.loc[bad.index[3], "c"] = "high"
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    r = run_mlc("drift", "--model", "drifty", path)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.splitlines()[0] == "error: current data: column 'c' (double) holds 'high' in row 3, not a number"
