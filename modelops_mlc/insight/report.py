@@ -74,9 +74,16 @@ def _metric_trend(registry: "Registry", name: str, back_test_runs: set[str]) -> 
                          "version": run.data.tags.get("mlc.model_version"), "run": origin})
     if not rows:
         return None
-    return _time_axis(px.line(rows, x="time", y="value", color="metric", symbol="run", markers=True,
-                              hover_data=["version"], title=f"{name}: metrics across test and back-test runs"),
-                      [r["time"] for r in rows])
+    # one small chart per metric, each with its own scale (log loss would flatten accuracy on a shared one)
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    wrap = min(3, len(metrics))
+    fig = px.line(rows, x="time", y="value", color="run", symbol="run", markers=True, facet_col="metric",
+                  facet_col_wrap=wrap, facet_row_spacing=0.12, category_orders={"metric": metrics},
+                  hover_data=["version"], height=140 + 240 * -(-len(metrics) // wrap),
+                  title=f"{name}: metrics across test and back-test runs")
+    fig.update_yaxes(matches=None, showticklabels=True, title_text="")
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
+    return _time_axis(fig, [r["time"] for r in rows])
 
 
 def _drift_trend(settings: Any, name: str) -> Any:
