@@ -74,7 +74,9 @@ def _run_url(ctx: TaskContext, run_id: str) -> str | None:
     if not uri.startswith(("http://", "https://")):
         return None
     from modelops_mlc.registry import Registry
+    from modelops_mlc.registry.imports import import_mlflow_stack
 
+    import_mlflow_stack()  # the handler is declared mlflow=False: only this path needs it, under the lock
     try:
         experiment = Registry(ctx.settings).run_experiment_id(run_id)
     except Exception:  # an unknown run still gets its id quoted, without a link
@@ -82,7 +84,7 @@ def _run_url(ctx: TaskContext, run_id: str) -> str | None:
     return run_link(uri, experiment, run_id)
 
 
-@topic(TOPIC_CREATE_TICKET)
+@topic(TOPIC_CREATE_TICKET, mlflow=False)
 def create_ticket(ctx: TaskContext) -> dict[str, Any]:
     try:
         from modelops_mlc.tickets import TicketContext, TicketSystemUnavailable, choose_system, get_ticket_system

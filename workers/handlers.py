@@ -134,6 +134,9 @@ class TopicHandler:
     lock_duration_ms: int | None = None  # None: the worker's --lock-duration
     replay: bool = True  # remember the outcome by dedupe key and replay it on redelivery
     variables: tuple[str, ...] | None = None  # fetch only these variables (None: all)
+    # the handler may import MLflow, so its thread imports the stack first, under the one lock
+    # (registry.imports); False for a handler that never does, whose worker then never loads MLflow
+    mlflow: bool = True
 
     @property
     def is_async(self) -> bool:
@@ -159,8 +162,10 @@ class TopicHandlers:
         replay: bool = True,
         variables: tuple[str, ...] | list[str] | None = None,
         replace: bool = False,
+        mlflow: bool = True,
     ) -> Callable[[Handler], Handler]:
-        """Decorator registering a handler for topic ``name``; returns the function unchanged."""
+        """Decorator registering a handler for topic ``name``; returns the function unchanged.
+        ``mlflow=False`` declares that the handler never imports MLflow (see :class:`TopicHandler`)."""
 
         def decorate(func: Handler) -> Handler:
             handler = TopicHandler(
@@ -170,6 +175,7 @@ class TopicHandlers:
                 lock_duration_ms=lock_duration_ms,
                 replay=replay,
                 variables=tuple(variables) if variables is not None else None,
+                mlflow=mlflow,
             )
             self.add(handler, replace=replace)
             func.__mlc_handler__ = handler  # type: ignore[attr-defined]

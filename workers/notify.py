@@ -12,7 +12,7 @@ from workers.handlers import TaskContext, topic
 from workers.variables import NOTIFICATION_ID, NOTIFY_LEVEL, NOTIFY_MESSAGE, TOPIC_NOTIFY
 
 
-@topic(TOPIC_NOTIFY)
+@topic(TOPIC_NOTIFY, mlflow=False)
 def notify(ctx: TaskContext) -> dict[str, Any]:
     from modelops_mlc.tickets.notifications import notify as send
 

@@ -44,14 +44,17 @@ T = TypeVar("T")
 POOL_MODEL_CACHE = 8  # loaded pyfunc models each pool process keeps (LRU), see Registry.load_pyfunc
 
 
+def _with_mlflow(func: Any, ctx: "TaskContext") -> Outcome:
+    import_mlflow_stack()
+    return call_handler(func, ctx)
+
+
 class Execution:
     """Where handlers run: the event loop, a thread pool of ``concurrency`` threads, a process pool."""
 
     def __init__(self, options: "WorkerOptions") -> None:
         self._options = options
-        # each handler thread imports MLflow before its first task, one at a time (see registry.imports)
-        self._threads = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="mlc-task",
-                                           initializer=import_mlflow_stack)
+        self._threads = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="mlc-task")
         self._processes: ProcessPoolExecutor | None = None
 
     async def run(self, handler: "TopicHandler", ctx: "TaskContext") -> Outcome:
@@ -66,6 +69,8 @@ class Execution:
                 return Outcome("failure", message=f"the worker process running the task died: {exc}")
             except Exception as exc:  # e.g. the handler or its context cannot be pickled
                 return Outcome.from_exception(exc)
+        if handler.mlflow:  # the stack first, one thread at a time (see registry.imports)
+            return await loop.run_in_executor(self._threads, _with_mlflow, handler.func, ctx)
         return await loop.run_in_executor(self._threads, call_handler, handler.func, ctx)
 
     async def in_thread(self, func: Callable[..., T], *args: Any) -> T:

@@ -6,8 +6,8 @@ one module's import lock and waits for the other's, and the import system breaks
 handing one thread the half-made module. A runtime's first load failed so in CI. Whether MLflow itself
 shows it depends on timing, so these tests build the same cycle on purpose: two modules that import
 each other, slowly. ``registry.imports.import_mlflow_stack`` imports the stack for every thread, one
-thread at a time; the worker's handler threads run it first (here), and so do the runtime's warm-up
-thread and its loader.
+thread at a time; a worker's handler thread runs it before a task of a handler that may use MLflow
+(here), and so do the runtime's warm-up thread and its loader.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from modelops_mlc.config import Settings
 from modelops_mlc.registry import imports
 from workers.daemon.execution import Execution
 from workers.daemon.options import WorkerOptions
+from workers.handlers import TaskContext, TopicHandler
 
 
 @pytest.fixture
@@ -40,6 +42,7 @@ def cyclic_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, 
     monkeypatch.syspath_prepend(str(tmp_path))
     stack = (f"{name}.x", f"{name}.y")
     monkeypatch.setattr(imports, "MLFLOW_STACK", stack)
+    monkeypatch.setattr(imports, "_imported", False)  # an earlier test of this session may have imported the real one
     yield stack
     for mod in [m for m in sys.modules if m.startswith(name)]:
         del sys.modules[mod]
@@ -66,15 +69,43 @@ def test_unlocked_the_cycle_hands_a_thread_a_half_made_module(cyclic_stack) -> N
     assert errors and "partially initialized" in str(errors[0])
 
 
-def test_a_workers_handler_threads_import_the_stack_before_their_first_task(cyclic_stack) -> None:
+def _ctx(topic: str, tmp_path: Path) -> TaskContext:
+    return TaskContext(topic=topic, task_id=f"task-{topic}", process_instance_id="pi", activity_id="a",
+                       activity_instance_id="a:1", variables={},
+                       settings=Settings(home=tmp_path, store_url=f"sqlite:///{tmp_path}/mlc.db"), worker_id="w")
+
+
+def test_a_workers_handler_threads_import_the_stack_before_a_task_that_may_use_it(cyclic_stack, tmp_path) -> None:
     """Two tasks of different topics fetched together by a fresh worker each import their part."""
+    handlers = [TopicHandler(topic=f"t{i}", func=lambda ctx, m=m: {"IMPORTED": _import(m)})
+                for i, m in enumerate(cyclic_stack)]
 
     async def main() -> list:
         execution = Execution(WorkerOptions(concurrency=2))
         try:
-            return await asyncio.gather(*(execution.in_thread(_import, m) for m in cyclic_stack),
-                                        return_exceptions=True)
+            return await asyncio.gather(*(execution.run(h, _ctx(h.topic, tmp_path)) for h in handlers))
         finally:
             execution.shutdown(abandoned=False)
 
-    assert asyncio.run(main()) == list(cyclic_stack)
+    outcomes = asyncio.run(main())
+    assert [o.kind for o in outcomes] == ["complete", "complete"], [o.message for o in outcomes]
+    assert [o.variables["IMPORTED"] for o in outcomes] == list(cyclic_stack)
+
+
+def test_a_handler_declared_without_mlflow_does_not_load_the_stack(cyclic_stack, tmp_path) -> None:
+    """`notify` and `create-ticket` are declared mlflow=False: a worker of only those never imports it."""
+    from workers.handlers import load_builtin_handlers
+
+    builtin = {h.topic: h.mlflow for h in load_builtin_handlers()}
+    assert builtin["notify"] is False and builtin["create-ticket"] is False and builtin["get-model"] is True
+    handler = TopicHandler(topic="plain", func=lambda ctx: {"OK": True}, mlflow=False)
+
+    async def main():
+        execution = Execution(WorkerOptions(concurrency=1))
+        try:
+            return await execution.run(handler, _ctx("plain", tmp_path))
+        finally:
+            execution.shutdown(abandoned=False)
+
+    assert asyncio.run(main()).kind == "complete"
+    assert not any(m in sys.modules for m in cyclic_stack)
