@@ -193,7 +193,6 @@ def canary_promote(ctx: TaskContext) -> dict[str, Any]:
     from modelops_mlc.registry import Registry
 
     manager, deployment = _deployment(ctx)
-    actor = f"worker {ctx.worker_id} (canary of process {ctx.process_instance_id})"
     with job_errors():
         if deployment.state != "deployed":
             raise BpmnError(MLC_DEPLOY_FAILED, f"deployment {deployment.id} is {deployment.state}, not deployed: "
@@ -202,7 +201,7 @@ def canary_promote(ctx: TaskContext) -> dict[str, Any]:
             if not _newest_on_runtime(manager, deployment):
                 raise BpmnError(MLC_DEPLOY_FAILED, f"deployment {deployment.id} is no longer the newest version "
                                                    f"of {deployment.model_name} on runtime {deployment.runtime}")
-            manager.promote(deployment.model_name, runtime=deployment.runtime, actor=actor)
+            manager.promote(deployment.model_name, runtime=deployment.runtime)
         name, version = deployment.model_name, int(deployment.model_version)
         registry = Registry(ctx.settings)
         aliases = registry.get_model(name).aliases
@@ -230,13 +229,12 @@ def canary_rollback(ctx: TaskContext) -> dict[str, Any]:
     """Retire the canary, traffic back to what served before; the reason quotes the figures."""
     manager, deployment = _deployment(ctx)
     name = model_name(ctx)
-    actor = f"worker {ctx.worker_id} (canary of process {ctx.process_instance_id})"
     if deployment.state == "deployed":
         if not _newest_on_runtime(manager, deployment):
             raise BpmnError(MLC_DEPLOY_FAILED, f"cannot roll back deployment {deployment.id}: it is no longer the "
                                                f"newest version of {deployment.model_name} on {deployment.runtime}")
         try:
-            manager.rollback(deployment.model_name, runtime=deployment.runtime, actor=actor)
+            manager.rollback(deployment.model_name, runtime=deployment.runtime)
         except (RuntimeServiceError, UsageError) as exc:  # e.g. no earlier version to return to
             raise BpmnError(MLC_DEPLOY_FAILED, f"cannot roll back deployment {deployment.id}: {exc.message}") from exc
         except MlcError as exc:

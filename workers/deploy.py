@@ -57,7 +57,6 @@ def deploy(ctx: TaskContext) -> dict[str, Any]:
                 model_spec(ctx),
                 stage=str(ctx.get(MODEL_STAGE, DEFAULT_STAGE)),
                 traffic_weight=weight,
-                requested_by=f"worker {ctx.worker_id}",
                 dedupe_key=ctx.dedupe_key,
                 process_instance_id=ctx.process_instance_id,
                 shadow=_flag(ctx.get(DEPLOY_SHADOW, False)),

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from modelops_mlc.config import Settings
 
-__all__ = ["ACTOR_ENV", "Actor", "acting_as", "cli_actor", "cli_user", "current_actor", "set_default_actor"]
+__all__ = ["ACTOR_ENV", "Actor", "acting_as", "actor_name", "cli_actor", "cli_user", "current_actor",
+           "set_default_actor"]
 
 ACTOR_ENV = "MLC_ACTOR"  # inherited by the processes an entry point starts (the worker's process pool)
 
@@ -57,6 +58,11 @@ def current_actor() -> Actor:
         set_default_actor(f"user:{cli_user()}")
         return current_actor()
     return Actor(os.environ.get(ACTOR_ENV) or f"user:{os_user()}")
+
+
+def actor_name(given: str | None = None) -> str:
+    """``given``, else the current actor's name: what a record of who did something keeps."""
+    return given or current_actor().name
 
 
 def os_user() -> str:

@@ -177,8 +177,12 @@ class RuntimeCatalog:
             s.flush()
             return Runtime.from_row(row)
 
-    def remove(self, name: str, *, force: bool = False, actor: str = "cli") -> None:
-        """Delete a runtime; with active deployments only when ``force`` (they are retired)."""
+    def remove(self, name: str, *, force: bool = False, actor: str | None = None) -> None:
+        """Delete a runtime; with active deployments only when ``force`` (they are retired, by ``actor``:
+        default the current one)."""
+        from modelops_mlc.insight.actor import actor_name
+
+        actor = actor_name(actor)
         with self.store.session() as s:
             row = self._row(s, name)
             active = list(

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from modelops_mlc.errors import DeployFailedError, MlcError, NotFoundError, RuntimeServiceError, UsageError
+from modelops_mlc.insight.actor import actor_name
 from modelops_mlc.runtimes.matching import find_runtime
 from modelops_mlc.runtimes.models import DeploymentEventRow, DeploymentRow, DeploymentShadowRow, RuntimeRow
 from modelops_mlc.runtimes.catalog import RuntimeCatalog, as_utc
@@ -137,7 +138,7 @@ class DeploymentManager:
         stage: str = "QA",
         *,
         traffic_weight: int = 100,
-        requested_by: str = "cli",
+        requested_by: str | None = None,
         dedupe_key: str | None = None,
         process_instance_id: str | None = None,
         shadow: bool = False,
@@ -147,6 +148,8 @@ class DeploymentManager:
         ``shadow`` deploys it beside the versions serving there without any of their traffic: it
         predicts a copy of their live requests, which are logged, and answers none.
 
+        ``requested_by`` (default: the current actor, ``user:alice`` or ``worker:<id>``, as the audit log
+        names it) is kept with the deployment and its events.
         ``process_instance_id`` records which process made it. Idempotent by ``dedupe_key`` (the
         deploy task: process instance and activity) for a model version and stage: a
         second call returns the deployment the first made (finishing it if it was interrupted,
@@ -154,6 +157,7 @@ class DeploymentManager:
         """
         from modelops_mlc.runtimes.modelinfo import describe_version, resolve_version
 
+        requested_by = actor_name(requested_by)
         traffic_weight = _weight(traffic_weight)
         stage = (stage or "QA").strip()
         name, ver = resolve_version(self.settings, model_name, version)
@@ -433,8 +437,9 @@ class DeploymentManager:
             groups.setdefault(row.runtime, []).append(row)
         return groups
 
-    def promote(self, model_name: str, *, runtime: str | None = None, actor: str = "cli") -> builtins.list[Deployment]:
+    def promote(self, model_name: str, *, runtime: str | None = None, actor: str | None = None) -> builtins.list[Deployment]:
         """Move the newest version of a canary to 100% and retire the versions beside it."""
+        actor = actor_name(actor)
         promoted: builtins.list[int] = []
         with self.store.session() as s:
             groups = self._serving(s, model_name, runtime)
@@ -457,13 +462,14 @@ class DeploymentManager:
             self._notify_safely(rt)
         return [self.get(i) for i in promoted]
 
-    def rollback(self, model_name: str, *, runtime: str | None = None, actor: str = "cli") -> builtins.list[Deployment]:
+    def rollback(self, model_name: str, *, runtime: str | None = None, actor: str | None = None) -> builtins.list[Deployment]:
         """Retire the newest deployed version and return to the previous one at 100%.
 
         Applies on every runtime (or only ``runtime``) where the model has a previous version:
         a canary is retired and the version beside it gets 100%; a sole version is replaced by a
         new deployment of the version it replaced (loaded and smoke-tested like any deployment).
         """
+        actor = actor_name(actor)
         results: builtins.list[Deployment] = []
         with self.store.session() as s:
             groups = self._serving(s, model_name, runtime)
@@ -529,8 +535,9 @@ class DeploymentManager:
         info = describe_version(self.settings, prev.model_name, prev.model_version)
         return self._finish(new_id, info, actor)  # _finish retires the current version (weight 100)
 
-    def retire_shadow(self, deployment_id: int, *, actor: str = "cli") -> Deployment:
+    def retire_shadow(self, deployment_id: int, *, actor: str | None = None) -> Deployment:
         """End a shadow deployment: the runtime stops mirroring traffic to it (its log stays)."""
+        actor = actor_name(actor)
         with self.store.session() as s:
             row = s.get(DeploymentRow, int(deployment_id))
             if row is None:

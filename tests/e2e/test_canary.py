@@ -201,3 +201,31 @@ def test_a_canary_with_errors_is_rolled_back_with_a_ticket(stack: StackHandle, c
     assert f"error rate {rate} above the SLO 0.01" in text  # why
     assert f"{figures['requests']} requests, {figures['errors']} errors (error rate {rate})" in text  # the figures
     assert "rolled back automatically" in text and "Traffic is back on version 1" in text
+
+
+def test_history_shows_the_promotion_and_the_rollback(stack: StackHandle, rollouts, run_mlc) -> None:
+    """`mlc history` of each model: the promoted one's champion alias moved 1 -> 2 by the rollout's worker
+    and its deployment promoted; the rolled-back one's canary deployment rolled back, by the same path."""
+    import json
+
+    def history(name: str) -> list[dict[str, Any]]:
+        r = run_mlc("history", name, "--json")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    name, inst = rollouts["healthy"]
+    events = history(name)
+    [moved] = [e for e in events if e["kind"] == "alias" and e["details"]["alias"] == "champion"
+               and e["details"]["before"] is not None]
+    assert (str(moved["details"]["before"]), str(moved["details"]["after"])) == ("1", "2")
+    assert moved["actor"].startswith("worker:") and moved["instance_id"] == inst
+    actions = [(e["version"], e["details"]["action"]) for e in events if e["kind"] == "deployment"]
+    assert (2, "promote") in actions and (1, "retire") in actions
+
+    name, inst = rollouts["faulty"]
+    events = history(name)
+    actions = [(e["version"], e["details"]["action"]) for e in events if e["kind"] == "deployment"]
+    assert (2, "rollback") in actions and (2, "promote") not in actions
+    [rolled] = [e for e in events if e["kind"] == "deployment" and e["details"]["action"] == "rollback"
+                and e["version"] == 2]
+    assert rolled["actor"].startswith("worker:") and rolled["instance_id"] == inst

@@ -182,6 +182,8 @@ def test_history_covers_what_was_done_with_actors_and_links(stack: StackHandle, 
     deployments = [e for e in events if e["kind"] == "deployment"]
     assert {e["details"]["action"] for e in deployments} >= {"deploy", "deployed"}
     assert all(e["instance_id"] == deploy.id for e in deployments)
+    [deployer] = {e["actor"] for e in deployments}  # the deploy task's worker, named as the audit log names it
+    assert deployer.startswith("worker:")
     [drift] = [e for e in events if e["kind"] == "drift"]
     assert drift["details"]["features"]  # PSI per feature
 

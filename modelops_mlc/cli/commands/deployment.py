@@ -65,7 +65,7 @@ def create(
         fail("--shadow takes no --weight: a shadow answers no traffic", code=2)
     with err.status(f"deploying {model_id} to a {stage} runtime…", spinner="dots"):
         dep = _manager().deploy(model_id, None, stage, traffic_weight=100 if weight is None else weight,
-                                requested_by="cli", shadow=shadow)
+                                shadow=shadow)
     if as_json:
         render(dep, as_json=True)
         return
