@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from modelops_mlc.store import Base, utcnow
 
-__all__ = ["MonitorFeatureRow", "MonitorRunRow"]
+__all__ = ["MonitorFeatureRow", "MonitorRunRow", "TriggerClaimRow"]
 
 
 class MonitorRunRow(Base):
@@ -63,3 +63,15 @@ class MonitorFeatureRow(Base):
     verdict: Mapped[str | None] = mapped_column(String(16))
 
     run: Mapped[MonitorRunRow] = relationship(back_populates="features")
+
+
+class TriggerClaimRow(Base):
+    """A trigger (a webhook delivery's ``MLC_TRIGGER_ID``) one receiver is starting or has started: the
+    unique key makes the claim atomic across receivers, where a lock holds within one process only."""
+
+    __tablename__ = "mlc_trigger_claims"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trigger_id: Mapped[str] = mapped_column(String(250), unique=True)
+    instance_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -13,7 +13,10 @@ process gets ``MODEL_ID`` (the model name), ``MODEL_VERSION`` and ``MODEL_ALIAS`
 has them, ``MLC_EVENT`` (e.g. ``model_version.created``), ``MLC_TRIGGER_ID``
 (``webhook:<delivery id>:<key>``) and, for ``mlc-monitor``, ``MONITOR_TRIGGER=webhook``. MLflow
 retries a delivery on 5xx, so the receiver answers 503 while the engine is unreachable and
-starts a retried delivery once: it asks the engine's history for the trigger id first.
+starts a retried delivery once: it asks the engine's history for the trigger id first, and claims
+the trigger in the MLC store (a unique row) before it starts, so two receivers behind one URL that
+get the same delivery start it once. A claim whose receiver died before starting is taken over
+after ``CLAIM_STALE_S``; until then a retry gets 503, and MLflow retries again.
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ EVENT_TAGS = {
     for event in ("model_version.created", "model_version_alias.created", "model_version_alias.deleted")
 }
 TRIGGER_VARIABLES = {"mlc-monitor": {"MONITOR_TRIGGER": "webhook"}}
+CLAIM_WAIT_S = 5.0  # how long a receiver that lost the claim waits for the winner's instance
+CLAIM_STALE_S = 60.0  # a claim with no instance after this long: its receiver died before starting
 
 _BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 
@@ -93,6 +98,11 @@ class WebhookRefused(MlcError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class NotNow(MlcError):
+    """A delivery that cannot be acted on now (another receiver is starting it, or the MLC store
+    failed): answered 503, which MLflow retries."""
 
 
 def sign(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
@@ -210,7 +220,7 @@ class WebhookReceiver:
         except WebhookRefused as exc:
             log.warning("webhook refused (%d): %s", exc.status, exc.message)
             return exc.status, {"error": exc.message}
-        except (EngineUnavailable, EngineAuthError, RegistryError) as exc:  # MLflow retries a 503
+        except (EngineUnavailable, EngineAuthError, RegistryError, NotNow) as exc:  # MLflow retries a 503
             log.warning("webhook not acted on: %s", exc.message)
             return 503, {"error": exc.message}
         status = 422 if outcome.errors else 200
@@ -252,7 +262,7 @@ class WebhookReceiver:
             except WebhookRefused as exc:
                 outcome.errors.append(exc.message)
                 continue
-            except (EngineUnavailable, EngineAuthError):
+            except (EngineUnavailable, EngineAuthError, NotNow):
                 raise
             except EngineError as exc:
                 outcome.errors.append(f"{key}: {exc.message}")
@@ -264,13 +274,89 @@ class WebhookReceiver:
                                                                    "delivery_id": delivery_id}})
         return outcome
 
+    def _started(self, key: str, trigger_id: str) -> str | None:
+        found = self.engine.instances(process_key=key, variables={"MLC_TRIGGER_ID": trigger_id}, limit=1)
+        return found[0].id if found else None
+
     def _start_once(self, key: str, variables: dict[str, Any]) -> tuple[str, bool]:
+        trigger_id = variables["MLC_TRIGGER_ID"]
         with self._start_lock:
-            found = self.engine.instances(process_key=key, variables={"MLC_TRIGGER_ID": variables["MLC_TRIGGER_ID"]},
-                                          limit=1)
-            if found:
-                return found[0].id, True
-            return start_process(self.engine, key, variables), False
+            earlier = self._started(key, trigger_id)
+            if earlier:
+                return earlier, True
+            if not self._claim(trigger_id):  # another receiver is starting it: wait for its instance
+                deadline = time.monotonic() + CLAIM_WAIT_S
+                while time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    earlier = self._started(key, trigger_id)
+                    if earlier:
+                        return earlier, True
+                if not self._take_over(trigger_id):
+                    raise NotNow(f"{key}: another receiver is starting {trigger_id}; retry")
+            try:
+                instance_id = start_process(self.engine, key, variables)
+            except BaseException:
+                self._release(trigger_id)  # nothing started: a retry may claim it at once
+                raise
+            self._claimed(trigger_id, instance_id)
+            return instance_id, False
+
+    def _claims(self, change: Callable[[Any, Any], Any]) -> Any:
+        """Run ``change(session, TriggerClaimRow)`` in one MLC store transaction; returns what it returns."""
+        from modelops_mlc.monitoring.models import TriggerClaimRow
+        from modelops_mlc.store import open_store
+
+        with open_store(self.settings).session() as s:
+            return change(s, TriggerClaimRow)
+
+    def _claim(self, trigger_id: str) -> bool:
+        """Insert the trigger's claim; False when a receiver (this or another) holds it already."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            self._claims(lambda s, row: s.add(row(trigger_id=trigger_id)))
+        except MlcError as exc:  # the store wraps the driver's error
+            if isinstance(exc.__cause__, IntegrityError):
+                return False
+            raise NotNow(exc.message) from exc
+        return True
+
+    def _take_over(self, trigger_id: str) -> bool:
+        """Take a stale claim (no instance, claimed over ``CLAIM_STALE_S`` ago): True for exactly one taker."""
+        import datetime as dt
+
+        from sqlalchemy import update
+
+        from modelops_mlc.store import utcnow
+
+        now = utcnow()
+        try:
+            done = self._claims(lambda s, row: s.execute(update(row).where(
+                row.trigger_id == trigger_id, row.instance_id.is_(None),
+                row.claimed_at < now - dt.timedelta(seconds=CLAIM_STALE_S)).values(claimed_at=now)).rowcount)
+        except MlcError as exc:
+            raise NotNow(exc.message) from exc
+        return (done or 0) == 1
+
+    def _claimed(self, trigger_id: str, instance_id: str) -> None:
+        """Record the instance with its claim. If that fails, a retry still finds the instance in the
+        engine's history, which is asked first, so the failure is only logged."""
+        from sqlalchemy import update
+
+        try:
+            self._claims(lambda s, row: s.execute(update(row).where(row.trigger_id == trigger_id)
+                                                  .values(instance_id=instance_id)))
+        except MlcError as exc:
+            log.warning("webhook: claim of %s not updated with instance %s: %s", trigger_id, instance_id, exc.message)
+
+    def _release(self, trigger_id: str) -> None:
+        from sqlalchemy import delete
+
+        try:
+            self._claims(lambda s, row: s.execute(delete(row).where(row.trigger_id == trigger_id,
+                                                                    row.instance_id.is_(None))))
+        except MlcError as exc:  # the claim goes stale instead, and is taken over after CLAIM_STALE_S
+            log.warning("webhook: claim of %s not released: %s", trigger_id, exc.message)
 
 
 def _payload(body: bytes) -> dict[str, Any]:

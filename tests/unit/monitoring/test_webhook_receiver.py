@@ -162,3 +162,70 @@ def test_what_the_receiver_does_not_act_on(receiver, client, registry) -> None:
     status, answer = receiver.handle({**headers, SIGNATURE_HEADER: sign(SECRET, headers[DELIVERY_HEADER],
                                                                         headers[TIMESTAMP_HEADER], b"[1]")}, b"[1]")
     assert status == 400 and "object" in answer["error"]
+
+
+def test_two_receivers_given_the_same_delivery_start_it_once(settings, client, registry, monkeypatch) -> None:
+    """Two receivers behind one URL (their own locks, one MLC store) get the same delivery at once. The
+    first one's start is slowed so the second asks the engine before any instance exists: the claim in
+    the store makes it wait for the first one's instance instead of starting its own."""
+    import threading
+
+    from modelops_mlc.monitoring import webhooks
+
+    real_start = webhooks.start_process
+
+    def slow_start(*args, **kwargs):
+        time.sleep(1.0)
+        return real_start(*args, **kwargs)
+
+    monkeypatch.setattr(webhooks, "start_process", slow_start)
+    name = f"fraud-{uuid.uuid4().hex[:8]}"
+    registry.client.create_registered_model(name, tags={EVENT_TAGS["model_version.created"]: PROCESS})
+    headers, body = delivery("model_version.created", {"name": name, "version": "1"})
+    receivers = [WebhookReceiver(settings, client, secret=SECRET, registry=registry) for _ in range(2)]
+    answers: list = [None, None]
+
+    def deliver(i: int) -> None:
+        answers[i] = receivers[i].handle(headers, body)
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(2)]
+    threads[0].start()
+    time.sleep(0.3)
+    threads[1].start()
+    [t.join(30) for t in threads]
+    (instance_id,) = started(client, name)
+    assert [status for status, _ in answers] == [200, 200], answers
+    assert [a["started"][0]["instance_id"] for _, a in answers] == [instance_id, instance_id]
+    assert [a["started"][0]["earlier_delivery"] for _, a in answers] == [False, True]
+
+
+def test_a_claim_held_without_an_instance_is_503_until_it_goes_stale(settings, receiver, client, registry,
+                                                                   monkeypatch) -> None:
+    """A receiver that claimed a delivery and died before starting it: a retry gets 503 (MLflow retries)
+    and starts nothing while the claim is fresh, then takes the stale claim over and starts it once."""
+    import datetime as dt
+
+    from modelops_mlc.monitoring import webhooks
+    from modelops_mlc.monitoring.models import TriggerClaimRow
+    from modelops_mlc.store import open_store, utcnow
+
+    monkeypatch.setattr(webhooks, "CLAIM_WAIT_S", 0.5)
+    name = f"fraud-{uuid.uuid4().hex[:8]}"
+    registry.client.create_registered_model(name, tags={EVENT_TAGS["model_version.created"]: PROCESS})
+    headers, body = delivery("model_version.created", {"name": name, "version": "1"})
+    trigger_id = f"webhook:{headers[DELIVERY_HEADER]}:{PROCESS}"
+    with open_store(settings).session() as s:
+        s.add(TriggerClaimRow(trigger_id=trigger_id))
+
+    status, answer = receiver.handle(headers, body)
+    assert status == 503 and "another receiver is starting" in answer["error"]
+    assert started(client, name) == []
+
+    with open_store(settings).session() as s:  # the dead receiver's claim, a while later
+        s.query(TriggerClaimRow).filter_by(trigger_id=trigger_id).update(
+            {"claimed_at": utcnow() - dt.timedelta(seconds=webhooks.CLAIM_STALE_S + 5)})
+    status, answer = receiver.handle(headers, body)
+    assert status == 200 and answer["started"][0]["earlier_delivery"] is False
+    (instance_id,) = started(client, name)
+    with open_store(settings).session() as s:
+        assert s.query(TriggerClaimRow).filter_by(trigger_id=trigger_id).one().instance_id == instance_id
