@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelops_mlc.config import Settings
 
 MODEL_NAME = "bench-diabetes"
 
@@ -23,6 +29,23 @@ def bench_env(home: Path) -> dict[str, str]:
         # tools a venv's scripts start by name (mlflow models serve runs `uvicorn`) come from this venv
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }
+
+
+@contextmanager
+def bench_home(prefix: str, engine_url: str | None = None) -> Iterator[tuple[Path, dict[str, str], "Settings"]]:
+    """A temporary work directory with a home in it (MLflow registry, MLC store), the environment of the
+    processes that share it and its Settings, on ``engine_url`` or a throwaway local engine for the run."""
+    from bench.run import local_engine
+    from modelops_mlc.config import Settings
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        home = work / "home"
+        home.mkdir()
+        env = bench_env(home)
+        env["MLC_ENGINE_URL"] = url = engine_url or stack.enter_context(local_engine())
+        yield work, env, Settings(home=home, engine_url=url, mlflow_tracking_uri=env["MLFLOW_TRACKING_URI"],
+                                  store_url=env["MLC_STORE_URL"])
 
 
 def features() -> Any:

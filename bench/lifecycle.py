@@ -19,17 +19,14 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from bench._common import emit
-from bench._models import MODEL_NAME, bench_env, register_model
-from bench.run import local_engine
+from bench._models import MODEL_NAME, bench_home, register_model
 
 ROOT = Path(__file__).resolve().parents[1]
 PROCESS_KEY = "mlc-run-back-test"
@@ -179,16 +176,7 @@ def main() -> None:
     args = parser.parse_args()
     count = args.instances or (10 if args.smoke else 1000)
 
-    from modelops_mlc.config import Settings
-
-    with tempfile.TemporaryDirectory(prefix="mlc-bench-lifecycle-") as tmp, ExitStack() as stack:
-        work = Path(tmp)
-        home = work / "home"
-        home.mkdir()
-        env = bench_env(home)
-        env["MLC_ENGINE_URL"] = engine_url = args.engine_url or stack.enter_context(local_engine())
-        settings = Settings(home=home, engine_url=engine_url, mlflow_tracking_uri=env["MLFLOW_TRACKING_URI"],
-                            store_url=env["MLC_STORE_URL"])
+    with bench_home("mlc-bench-lifecycle-", args.engine_url) as (work, env, settings):
         figures = {"instances": count, "worker_concurrency": args.concurrency,
                    **run(settings, env, work, count, args.concurrency, args.timeout if not args.smoke else 300,
                          args.worker_log, args.worker_log_level),

@@ -23,18 +23,15 @@ import os
 import signal
 import statistics
 import subprocess
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from bench._common import emit
-from bench._models import MODEL_NAME, bench_env, register_model
+from bench._models import MODEL_NAME, bench_home, register_model
 from bench.lifecycle import PROCESS_KEY, ROOT, SIGNAL, TreeMemory, _mlc, history
-from bench.run import local_engine
 
 LOCK_MS = 10_000
 WARM_S = 15.0
@@ -229,17 +226,8 @@ def main() -> None:
     minutes = args.minutes or (1 if args.smoke else 10)
     restart_every = args.restart_every or (20 if args.smoke else 60)
 
-    from modelops_mlc.config import Settings
-
     load_before = [round(x, 2) for x in os.getloadavg()]
-    with tempfile.TemporaryDirectory(prefix="mlc-bench-soak-") as tmp, ExitStack() as stack:
-        work = Path(tmp)
-        home = work / "home"
-        home.mkdir()
-        env = bench_env(home)
-        env["MLC_ENGINE_URL"] = engine_url = args.engine_url or stack.enter_context(local_engine())
-        settings = Settings(home=home, engine_url=engine_url, mlflow_tracking_uri=env["MLFLOW_TRACKING_URI"],
-                            store_url=env["MLC_STORE_URL"])
+    with bench_home("mlc-bench-soak-", args.engine_url) as (work, env, settings):
         figures = run(settings, env, work, count, minutes, restart_every, args.concurrency, args.timeout)
     emit("soak", {
         "scenarios_run": 1, "instances": count, "minutes": minutes, "restart_every_s": restart_every,
