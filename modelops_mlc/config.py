@@ -161,7 +161,14 @@ class Settings(BaseSettings):
         if not self.mlflow_tracking_uri:
             self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
         if self.prediction_retention:
-            self.prediction_retention_s  # a value that is no duration fails here, in one line
+            from modelops_mlc.durations import HINT
+            from modelops_mlc.errors import ConfigError, UsageError
+
+            try:
+                self.prediction_retention_s
+            except UsageError:
+                raise ConfigError(f"MLC_PREDICTION_RETENTION {self.prediction_retention!r} is not a duration",
+                                  hint=HINT) from None
         return self
 
     @property

@@ -154,6 +154,7 @@ class Pruned(BaseModel):
     predictions: int
     labels: int
     dry_run: bool = False
+    more: bool = False  # ``batches`` ran out before the older rows did: call again to go on
 
 
 class FeedbackStore:
@@ -204,30 +205,34 @@ class FeedbackStore:
         return Recorded(len(keys) - len(unknown), len(keys), list(dict.fromkeys(unknown)))
 
     # -- retention ----------------------------------------------------------------------------
-    def prune(self, before: dt.datetime, *, model_name: str | None = None, dry_run: bool = False) -> Pruned:
+    def prune(self, before: dt.datetime, *, model_name: str | None = None, dry_run: bool = False,
+              batches: int | None = None) -> Pruned:
         """Remove the logged predictions and the labels from before ``before`` (of one model, or of all),
-        ``PRUNE_ROWS`` rows a transaction; a label is dated by its arrival. Figures over a window (canary
+        ``PRUNE_ROWS`` rows a transaction, at most ``batches`` transactions a table (None: until none is
+        left; ``more`` says when some are); a label is dated by its arrival. Figures over a window (canary
         accuracy, shadow comparisons) read only what is younger than the window, so a retention longer
         than the longest window changes none of them."""
         before = _utc(before) or utcnow()
-        counts = {}
+        counts, more = {}, False
         for table in (PredictionRow, FeedbackRow):
             where = [table.at < before, *([table.model_name == model_name] if model_name else [])]
             if dry_run:
                 with self.store.session() as s:
                     counts[table] = int(s.scalar(select(func.count()).select_from(table).where(*where)) or 0)
                 continue
-            removed = 0
-            while True:
-                with self.store.session() as s:
+            removed, runs = 0, 0
+            while batches is None or runs < batches:
+                with self.store.session() as s:  # Core, not the ORM: no ids are fetched back (RETURNING)
                     ids = select(table.id).where(*where).order_by(table.id).limit(PRUNE_ROWS).scalar_subquery()
-                    done = s.execute(delete(table).where(table.id.in_(ids))).rowcount or 0
-                removed += done
+                    done = s.connection().execute(delete(table.__table__).where(table.id.in_(ids))).rowcount or 0
+                removed, runs = removed + done, runs + 1
                 if done < PRUNE_ROWS:
                     break
+            else:
+                more = True
             counts[table] = removed
         return Pruned(before=before, model=model_name, predictions=counts[PredictionRow], labels=counts[FeedbackRow],
-                      dry_run=dry_run)
+                      dry_run=dry_run, more=more)
 
     # -- what they tell -----------------------------------------------------------------------
     def labelled(self, model_name: str, version: str | int | None = None, *, since: dt.datetime | str | None = None,

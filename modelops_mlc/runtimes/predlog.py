@@ -120,6 +120,7 @@ class PredictionLog(BackgroundQueue[tuple[int, tuple[Any, ...]]]):
         self.retention_s = settings.prediction_retention_s
         self.pruned = 0  # rows (predictions and labels) the retention removed
         self._next_prune = time.monotonic()  # the first write prunes, then once every PRUNE_EVERY_S
+        self._prune_before: dt.datetime | None = None  # the cut-off of a pass under way, a batch per write
 
     def put(self, entry: LoggedPrediction) -> None:
         """Queue ``entry``'s rows; never blocks (a full queue drops them and counts the drop)."""
@@ -171,23 +172,30 @@ class PredictionLog(BackgroundQueue[tuple[int, tuple[Any, ...]]]):
                 insert(rows, values)
                 written += rows
         self.rows_written += written
-        if self.retention_s is not None and time.monotonic() >= self._next_prune:
+        if self.retention_s is not None and self._prune_before is None and time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + PRUNE_EVERY_S
-            self.prune()
+            self._prune_before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=self.retention_s)
+        if self._prune_before is not None:
+            self.prune_batch()
 
-    def prune(self) -> None:
-        """Apply the retention (a failure is logged: the log goes on, and the next hour tries again)."""
+    def prune_batch(self) -> None:
+        """One transaction of the retention per table, after a write: a backlog (retention switched on over
+        months of log) is worked off a batch per write, so the queue keeps draining meanwhile. A failure
+        is logged: the log goes on, and the next hour tries again."""
         from modelops_mlc.runtimes.feedback import FeedbackStore
 
-        if self.retention_s is None:
+        before = self._prune_before
+        if before is None:
             return
-        before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=self.retention_s)
         try:
-            done = FeedbackStore(self.settings).prune(before)
+            done = FeedbackStore(self.settings).prune(before, batches=1)
         except Exception as exc:
+            self._prune_before = None
             log.warning("prediction log: retention of %s not applied: %s", self.settings.prediction_retention, exc)
             return
         self.pruned += done.predictions + done.labels
+        if not done.more:
+            self._prune_before = None
         if done.predictions or done.labels:
-            log.info("prediction log: pruned %d predictions and %d labels older than %s", done.predictions,
-                     done.labels, self.settings.prediction_retention)
+            log.info("prediction log: pruned %d predictions and %d labels older than %s%s", done.predictions,
+                     done.labels, self.settings.prediction_retention, " (more to go)" if done.more else "")

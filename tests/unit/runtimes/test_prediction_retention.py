@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from modelops_mlc.config import Settings
-from modelops_mlc.errors import UsageError
+from modelops_mlc.errors import ConfigError
 from modelops_mlc.runtimes.feedback import FeedbackStore
 from modelops_mlc.runtimes.models import FeedbackRow, PredictionRow
 from modelops_mlc.runtimes.predlog import LoggedPrediction, PredictionLog
@@ -82,20 +82,32 @@ def test_prune_removes_what_is_older_and_nothing_younger(stored: Settings, monke
     assert store.accuracy("a", "1") == (2, 0.5)  # what is left still joins: predictions [1, 0], labels [1, 1]
 
 
-def test_the_model_server_log_applies_the_retention_after_a_write(stored: Settings) -> None:
+def test_the_model_server_log_applies_the_retention_after_a_write(stored: Settings, monkeypatch) -> None:
+    """The first write starts a pass, which goes on a batch per write until nothing older is left; the
+    next pass waits for the hour, so an old row written meanwhile stays."""
+    import modelops_mlc.runtimes.feedback as feedback
+
+    monkeypatch.setattr(feedback, "PRUNE_ROWS", 3)  # 4 old rows a table: the pass takes two writes
     log = PredictionLog(stored.model_copy(update={"prediction_retention": "30d"}), interval=0.05)
     log.start()
     log.put(LoggedPrediction("a-new", 1, "a", "1", "primary", np.array([1]), NOW))
     assert log.flush()
-    log.put(LoggedPrediction("a-newer", 1, "a", "1", "primary", np.array([1]), NOW))  # within the hour: no pass
-    log.stop()
-    assert log.pruned == 8  # the 40-day-old predictions (2 requests x 2 rows) and their 4 labels
+    assert log.pruned == 6  # one batch a table: 3 predictions, 3 labels
+    assert len(_left(stored, PredictionRow)) == 4  # a-0, a-10, a-new and one of the two 40-day-old ones
+    log.put(LoggedPrediction("a-newer", 1, "a", "1", "primary", np.array([1]), NOW))
+    assert log.flush()
+    assert log.pruned == 8
     assert _left(stored, PredictionRow) == ["a-0", "a-10", "a-new", "a-newer"]
     assert _left(stored, FeedbackRow) == ["a-0", "a-10"]
 
+    _write(stored, [("late-40", "a", NOW - dt.timedelta(days=40))])  # within the hour: no new pass
+    log.put(LoggedPrediction("a-last", 1, "a", "1", "primary", np.array([1]), NOW))
+    log.stop()
+    assert log.pruned == 8 and "late-40" in _left(stored, PredictionRow)
+
 
 def test_a_retention_that_is_no_duration_is_refused_in_one_line(tmp_path) -> None:
-    with pytest.raises(UsageError, match="'a month' is not a duration"):
+    with pytest.raises(ConfigError, match="MLC_PREDICTION_RETENTION 'a month' is not a duration"):
         Settings(home=tmp_path, prediction_retention="a month")
     assert Settings(home=tmp_path, prediction_retention="P30D").prediction_retention_s == 30 * 86400
     assert Settings(home=tmp_path, prediction_retention="1w").prediction_retention_s == 7 * 86400
@@ -121,3 +133,9 @@ def test_mlc_predictions_prune(run_mlc, mlc_home, monkeypatch) -> None:
     assert done.returncode == 0, done.stderr
     assert "removed 2 predictions and 0 labels older than" in done.stderr
     assert _left(settings, PredictionRow) == ["new"]
+
+
+def test_a_bad_retention_setting_stops_a_command_in_one_line_naming_it(run_mlc) -> None:
+    r = run_mlc("predictions", "prune", env={"MLC_PREDICTION_RETENTION": "a month"})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: MLC_PREDICTION_RETENTION 'a month' is not a duration")
