@@ -127,7 +127,10 @@ def _schedule(client: "EngineClient", plan: "Plan", has_version: bool, kind_name
         stale = [s for s in schedules.list_schedules(client, (kind,)) if s.model == name]
         if not stale:
             return None
-        schedules.unschedule(client, name, kind=kind)
+        try:
+            schedules.unschedule(client, name, kind=kind)
+        except NotFoundError:  # ended meanwhile (another apply, `mlc monitor unschedule`)
+            return ApplyStep(step=step, status="unchanged", detail=f"the plan has no {kind.name} schedule")
         return ApplyStep(step=step, status="changed",
                          detail=f"ended the {' and '.join(s.spec or s.timer for s in stale)} schedule: the plan has "
                                 f"no {kind.name} schedule")

@@ -117,7 +117,8 @@ def dashboard(model: str | None = None, psi_lines: Mapping[str, float] | None = 
         which = "the monitor's default thresholds (mlc-monitor-criteria moves them by risk tier)"
     else:
         which = f"the thresholds mlc-monitor-criteria applies at risk tier {risk_tier or 'none'}"
-    shown = ", ".join(f"{action} {psi_lines[action]:g}" for action in PSI_COLORS if action in psi_lines)
+    shown = (", ".join(f"{action} {psi_lines[action]:g}" for action in PSI_COLORS if action in psi_lines)
+             or "none, as no rule of it tests PSI")
     lines = [Threshold(None, "green"), *(Threshold(psi_lines[action], color) for action, color in PSI_COLORS.items()
                                          if action in psi_lines)]
     psi_panel = (panel("Drift: PSI per feature (latest monitor run)", "none",

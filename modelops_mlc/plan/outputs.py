@@ -362,8 +362,11 @@ def build_plan(settings: "Settings", inputs: PlanInputs, bpmn_dir: Path | None) 
         docs["deployment/cronjob.yaml"] = _cronjob(settings, inputs)
     if decisions.onnx_export:
         docs["deployment/export-onnx.yaml"] = _export_step(inputs, decisions)
+    # the PSI figures the decision applies at the plan's tier; None (the defaults, said so) when the
+    # decision could not be read (no bpmn/ beside an installed mlc)
+    read = any(t.home == "dmn" for t in plan.thresholds)
     psi_lines = {t.action: t.value for t in plan.thresholds
-                 if t.id.startswith("psi_") and t.home == "dmn" and t.action and t.value is not None}
+                 if t.id.startswith("psi_") and t.home == "dmn" and t.action and t.value is not None} if read else None
     dashboard = monitoring.dashboard(inputs.model_name, psi_lines, decisions.risk_tier)
     check_dashboard(dashboard)
     docs["monitoring/dashboard.json"] = dashboard

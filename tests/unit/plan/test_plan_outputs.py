@@ -420,3 +420,14 @@ def test_a_schema_error_names_the_place_and_the_rule_never_the_value() -> None:
     with pytest.raises(PlanInvalid) as caught:
         check("experiment.json", {**doc, "tracking_uri": "x", "stack": "Pw0rdX"}, EXPERIMENT_SCHEMA)
     assert "at stack:" in caught.value.message and "Pw0rdX" not in caught.value.message
+
+
+def test_without_the_decision_the_dashboard_draws_the_default_psi_lines_and_says_so(settings, tmp_path: Path) -> None:
+    """An installed mlc with no bpmn/ beside it cannot read mlc-monitor-criteria: the dashboard keeps the
+    default lines, labelled as defaults, rather than none."""
+    out = tmp_path / "plan"
+    write_plan(settings, plan_inputs(), out, None)
+    board = json.loads((out / "monitoring/dashboard.json").read_text())
+    psi = next(p for p in board["panels"] if p["title"].startswith("Drift"))
+    assert [s["value"] for s in psi["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [None, 0.1, 0.2, 0.25]
+    assert "the monitor's default thresholds" in psi["description"]
