@@ -77,9 +77,11 @@ def _metric_trend(registry: "Registry", name: str, back_test_runs: set[str]) -> 
     # one small chart per metric, each with its own scale (log loss would flatten accuracy on a shared one)
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     wrap = min(3, len(metrics))
+    grid_rows = -(-len(metrics) // wrap)
     fig = px.line(rows, x="time", y="value", color="run", symbol="run", markers=True, facet_col="metric",
-                  facet_col_wrap=wrap, facet_row_spacing=0.12, category_orders={"metric": metrics},
-                  hover_data=["version"], height=140 + 240 * -(-len(metrics) // wrap),
+                  facet_col_wrap=wrap, category_orders={"metric": metrics}, hover_data=["version"],
+                  facet_row_spacing=min(0.12, 0.9 / (grid_rows - 1)) if grid_rows > 1 else 0.12,  # Plotly's bound
+                  height=140 + 240 * grid_rows,
                   title=f"{name}: metrics across test and back-test runs")
     fig.update_yaxes(matches=None, showticklabels=True, title_text="")
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))

@@ -109,9 +109,9 @@ def every_to_cycle(every: str) -> str:
         exact = duration_seconds(text)
     except UsageError:
         _bad_every(every)
-    if exact != int(exact):  # a timer's cycle counts whole seconds
+    seconds = round(exact)
+    if abs(exact - seconds) > 1e-6:  # a timer's cycle counts whole seconds (1.1h is 3960.0000000000005)
         _bad_every(every)
-    seconds = int(exact)
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)

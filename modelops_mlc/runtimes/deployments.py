@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from modelops_mlc.errors import DeployFailedError, MlcError, NotFoundError, RuntimeServiceError, UsageError
-from modelops_mlc.insight.actor import actor_name
+from modelops_mlc.insight.actor import actor_name, current_actor
 from modelops_mlc.runtimes.matching import find_runtime
 from modelops_mlc.runtimes.models import DeploymentEventRow, DeploymentRow, DeploymentShadowRow, RuntimeRow
 from modelops_mlc.runtimes.catalog import RuntimeCatalog, as_utc
@@ -526,7 +526,8 @@ class DeploymentManager:
             row = DeploymentRow(
                 model_name=prev.model_name, model_version=prev.model_version, model_tag=prev.model_tag,
                 stage=prev.stage, runtime=prev.runtime, mode=prev.mode, state="deploying", traffic_weight=100,
-                endpoint=prev.endpoint, flavor=prev.flavor, requested_by=actor, process_instance_id=None,
+                endpoint=prev.endpoint, flavor=prev.flavor, requested_by=actor,
+                process_instance_id=current_actor().process_instance_id,  # the rollout that rolls back, if any
             )
             s.add(row)
             s.flush()

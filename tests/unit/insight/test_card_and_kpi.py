@@ -62,3 +62,20 @@ def test_duration_median_and_p90() -> None:
     assert (figures.count, figures.median_s, figures.p90_s) == (10, 55, pytest.approx(91))
     assert Duration.of([_sample(7.5)]).model_dump(exclude={"samples"}) == {"count": 1, "median_s": 7.5, "p90_s": 7.5}
     assert Duration.of([]).count == 0 and Duration.of([]).median_s is None
+
+
+def test_the_metric_trend_draws_a_chart_per_metric_even_for_many_metrics(registry) -> None:
+    """One small chart per metric, each on its own axis; 28 metrics (10 rows of charts) stay within the
+    grid spacing Plotly accepts, instead of failing the whole report."""
+    from mlflow.entities import Metric
+
+    from modelops_mlc.insight.report import _metric_trend
+
+    for origin in ("test", "back test"):
+        with registry.start_run(f"{origin} run", tags={"mlc.model_name": "many", "mlc.kind": "test"}) as run:
+            registry.client.log_batch(run.info.run_id, metrics=[
+                Metric(f"m{i:02d}", float(i), 0, 0) for i in range(28)])
+    fig = _metric_trend(registry, "many", set())
+    titles = [a.text for a in fig.layout.annotations]
+    assert sorted(titles) == [f"m{i:02d}" for i in range(28)]  # one chart each, named by the metric alone
+    assert fig.layout.yaxis.matches is None and fig.layout.yaxis2.matches is None  # scales of their own

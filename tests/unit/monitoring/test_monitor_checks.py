@@ -47,7 +47,7 @@ def test_relative_drop(task_type, baseline, current, expected) -> None:
 @pytest.mark.parametrize("every, cycle", [
     ("30s", "R/PT30S"), ("15m", "R/PT15M"), ("1h", "R/PT1H"), ("1h30m", "R/PT1H30M"), ("90m", "R/PT1H30M"),
     ("1d", "R/P1D"), ("2w", "R/P14D"), ("1d12h", "R/P1DT12H"), ("PT1H", "R/PT1H"), ("r/pt2s", "R/PT2S"),
-    ("R5/PT10M", "R5/PT10M"), ("1.5h", "R/PT1H30M"),
+    ("R5/PT10M", "R5/PT10M"), ("1.5h", "R/PT1H30M"), ("1.1h", "R/PT1H6M"),
 ])
 def test_every_becomes_a_repeating_interval(every, cycle) -> None:
     assert every_to_cycle(every) == cycle
