@@ -88,6 +88,7 @@ EVENT_TAGS = {
 TRIGGER_VARIABLES = {"mlc-monitor": {"MONITOR_TRIGGER": "webhook"}}
 CLAIM_WAIT_S = 5.0  # how long a receiver that lost the claim waits for the winner's instance
 CLAIM_STALE_S = 60.0  # a claim with no instance after this long: its receiver died before starting
+CLAIM_KEEP_S = 7 * 86400.0  # started claims are kept this long (MLflow retries a delivery for minutes)
 
 _BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 
@@ -339,13 +340,22 @@ class WebhookReceiver:
         return (done or 0) == 1
 
     def _claimed(self, trigger_id: str, instance_id: str) -> None:
-        """Record the instance with its claim. If that fails, a retry still finds the instance in the
-        engine's history, which is asked first, so the failure is only logged."""
-        from sqlalchemy import update
+        """Record the instance with its claim, and drop started claims older than ``CLAIM_KEEP_S``. If that
+        fails, a retry still finds the instance in the engine's history, which is asked first, so the
+        failure is only logged."""
+        import datetime as dt
+
+        from sqlalchemy import delete, update
+
+        from modelops_mlc.store import utcnow
+
+        def change(s: Any, row: Any) -> None:
+            s.execute(update(row).where(row.trigger_id == trigger_id).values(instance_id=instance_id))
+            s.execute(delete(row).where(row.instance_id.is_not(None),
+                                        row.claimed_at < utcnow() - dt.timedelta(seconds=CLAIM_KEEP_S)))
 
         try:
-            self._claims(lambda s, row: s.execute(update(row).where(row.trigger_id == trigger_id)
-                                                  .values(instance_id=instance_id)))
+            self._claims(change)
         except MlcError as exc:
             log.warning("webhook: claim of %s not updated with instance %s: %s", trigger_id, instance_id, exc.message)
 

@@ -224,8 +224,12 @@ def test_a_claim_held_without_an_instance_is_503_until_it_goes_stale(settings, r
     with open_store(settings).session() as s:  # the dead receiver's claim, a while later
         s.query(TriggerClaimRow).filter_by(trigger_id=trigger_id).update(
             {"claimed_at": utcnow() - dt.timedelta(seconds=webhooks.CLAIM_STALE_S + 5)})
+    with open_store(settings).session() as s:  # a started claim of last month, past keeping
+        s.add(TriggerClaimRow(trigger_id=f"old:{trigger_id}", instance_id="gone",
+                              claimed_at=utcnow() - dt.timedelta(seconds=webhooks.CLAIM_KEEP_S + 60)))
     status, answer = receiver.handle(headers, body)
     assert status == 200 and answer["started"][0]["earlier_delivery"] is False
     (instance_id,) = started(client, name)
     with open_store(settings).session() as s:
         assert s.query(TriggerClaimRow).filter_by(trigger_id=trigger_id).one().instance_id == instance_id
+        assert s.query(TriggerClaimRow).filter_by(trigger_id=f"old:{trigger_id}").count() == 0
