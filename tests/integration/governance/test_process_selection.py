@@ -204,3 +204,57 @@ def test_servicenow_tag_reviews_by_ticket(driver):
     assert ticket["vars"]["TICKET_KIND"] == "review" and ticket["vars"]["SERVICENOW"] is True
     driver.complete(ticket, {"TICKET_KEY": "INC0010001"})
     assert driver.http.delete(f"/process-instance/{driver.instance(token)}").status_code == 204  # no one answers it
+
+
+CUSTOM_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+             id="defs_{key}" targetNamespace="http://example.com/credit">
+  <process id="{key}" name="Credit path" isExecutable="true" camunda:historyTimeToLive="P1D">
+    <startEvent id="start" />
+    <sequenceFlow id="f1" sourceRef="start" targetRef="end_credit" />
+    <endEvent id="end_credit" />
+  </process>
+</definitions>
+"""
+
+
+def test_a_process_of_your_own_joins_the_decision_without_python(driver, run_mlc, tmp_path):
+    """bpmn/README.md's recipe, followed with files and `mlc deploy` only: a process of one's own, a row
+    added to mlc-process-selection above the catch-all, and the next snapshot of such a model goes there."""
+    from pathlib import Path
+
+    key = f"my-credit-path-{uuid.uuid4().hex[:6]}"
+    unit = f"credit-{uuid.uuid4().hex[:6]}"  # only this test's model matches the new row
+    (tmp_path / "my_process.bpmn").write_text(CUSTOM_PROCESS.format(key=key))
+    original = (Path(__file__).resolve().parents[3] / "bpmn" / "mlc-process-selection.dmn").read_text()
+    row = f"""      <rule id="rule_credit">
+        <inputEntry id="rule_credit_business_unit"><text>"{unit}"</text></inputEntry>
+        <inputEntry id="rule_credit_risk_tier"><text>-</text></inputEntry>
+        <inputEntry id="rule_credit_framework"><text>"xgboost"</text></inputEntry>
+        <inputEntry id="rule_credit_governance_level"><text>-</text></inputEntry>
+        <outputEntry id="rule_credit_process"><text>"{key}"</text></outputEntry>
+        <outputEntry id="rule_credit_rule"><text>"rule_credit: credit models take the credit path"</text></outputEntry>
+      </rule>
+"""
+    assert original.count('      <rule id="rule_default">') == 1
+    edited = tmp_path / "mlc-process-selection.dmn"  # the file's own name, as `mlc deploy bpmn/` knows it
+    edited.write_text(original.replace('      <rule id="rule_default">', row + '      <rule id="rule_default">'))
+    try:
+        for path in (tmp_path / "my_process.bpmn", edited):
+            deployed = run_mlc("deploy", path)
+            assert deployed.returncode == 0, deployed.stderr
+
+        model, token = submit(driver)
+        driver.run("get-model", token, {"MODEL_ID": model, "MODEL_VERSION": 2,
+                                        **tags(BUSINESS_UNIT=unit, FRAMEWORK="xgboost")})
+        driver.run("scan", token, CLEAN)
+        called = child(driver, token)
+        assert called["processDefinitionKey"] == key
+        assert ended_at(driver, called["id"]) == "end_credit"
+        assert driver.variables(token)["PRODUCTIONIZE_RULE"] == "rule_credit: credit models take the credit path"
+        assert driver.ended_at(token) == "end_productionized"
+    finally:  # the shipped decision is the latest again, whatever deployed the edited one
+        r = driver.http.post("/deployment/create", data={"deployment-name": "mlc-bpmn-tests-restore"},
+                             files=[("mlc-process-selection.dmn",
+                                     ("mlc-process-selection.dmn", original.encode(), "application/octet-stream"))])
+        assert r.status_code == 200, r.text
