@@ -125,9 +125,14 @@ def parse_since(value: str | None, *, now: dt.datetime | None = None, flag: str 
     if value is None or not str(value).strip():
         return None
     try:
-        return (now or utcnow()) - dt.timedelta(seconds=duration_seconds(value))
+        seconds = duration_seconds(value)
     except UsageError:
         pass
+    else:
+        try:
+            return (now or utcnow()) - dt.timedelta(seconds=seconds)
+        except OverflowError:
+            raise UsageError(f"{flag} {value!r} reaches back before the year 1") from None
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError:

@@ -90,3 +90,7 @@ def test_parse_since() -> None:
     assert parse_since(None) is None
     with pytest.raises(UsageError):
         parse_since("last week")
+    with pytest.raises(UsageError, match="reaches back before the year 1"):
+        parse_since("99999999d")
+    with pytest.raises(UsageError, match="reaches back before the year 1"):
+        parse_since("9999999999w")
