@@ -172,6 +172,9 @@ class EngineClient:
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """One REST call through httpx; returns parsed JSON (or None for 204). A POST whose
         answer was lost is not sent to another node: it may have had its effect."""
+        if any(part in ("", ".", "..") for part in path.split("?", 1)[0].split("/")[1:]):
+            # an id typed as "", "." or "..": the URL would name another resource (/incident/. is /incident/)
+            raise UsageError(f"{path!r} holds an empty id, '.' or '..', which names no engine object")
         for node in self._nodes.order():
             try:
                 response = self._http.request(method, node + path, **kwargs)

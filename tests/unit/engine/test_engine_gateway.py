@@ -47,3 +47,14 @@ def test_read_response_parses_json_and_raises_for_errors() -> None:
         gateway.read_response(httpx.Response(404, json={"type": "RestException", "message": "Task x does not exist"},
                                              request=request))
     assert is_lock_lost(info.value)
+
+
+@pytest.mark.parametrize("typed", ["", ".", ".."])
+def test_an_id_that_would_name_another_resource_is_refused_before_sending(typed: str) -> None:
+    """`mlc incidents --retry .` once fetched /incident/ (the list) and failed inside; such an id is a usage
+    error, found before any request (nothing answers at this address, so a request would say so instead)."""
+    from modelops_mlc.engine import EngineClient
+
+    with EngineClient(Settings(engine_url="http://127.0.0.1:9/engine-rest", engine_auth="none")) as client:
+        with pytest.raises(UsageError, match="holds an empty id, '.' or '..'"):
+            client.retry_incident(typed)
