@@ -22,16 +22,12 @@ def prune(
 ) -> None:
     """Remove logged predictions and labels older than a duration (the model server does it hourly when
     MLC_PREDICTION_RETENTION is set)."""
-    import datetime as dt
-
     from modelops_mlc.errors import UsageError
     from modelops_mlc.runtimes.feedback import FeedbackStore
     from modelops_mlc.tickets.notifications import parse_since
 
-    cfg = settings()
-    before = parse_since(older_than, flag="--older-than")
-    if before is None and cfg.prediction_retention_s is not None:
-        before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=cfg.prediction_retention_s)
+    cfg = settings()  # a retention setting that is no duration was refused here, naming it
+    before = parse_since(older_than or cfg.prediction_retention, flag="--older-than")
     if before is None:
         raise UsageError("no retention given", hint="--older-than 30d, or set MLC_PREDICTION_RETENTION")
     done = FeedbackStore(cfg).prune(before, model_name=model, dry_run=dry_run)
